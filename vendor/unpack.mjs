@@ -16,10 +16,20 @@ function git(args, cwd) {
   return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
-export function bundlePath() {
+// node-llama-cpp's "exports" hides package.json, so find its root from its entry point.
+export function packageRoot(name) {
   const require = createRequire(import.meta.url);
-  const pkg = require.resolve("node-llama-cpp/package.json");
-  return join(dirname(pkg), "llama", "gitRelease.bundle");
+  let dir = dirname(require.resolve(name));
+  while (!existsSync(join(dir, "package.json")) || JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name !== name) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find the root of package ${name}`);
+    dir = up;
+  }
+  return dir;
+}
+
+export function bundlePath() {
+  return join(packageRoot("node-llama-cpp"), "llama", "gitRelease.bundle");
 }
 
 export function unpack() {

@@ -1,0 +1,188 @@
+import t from "tap";
+import { fixturePath, manifest, maxAbsDiff, openFixture, RANDOM, sameBits, TRAINED, TYPES, zeroing, type FixtureType } from "../helpers/fixtures.js";
+
+// Log-prob error against torch's F32 reference, over the whole next-token distribution: the worst token
+// and the mean. F32 is exact up to summation order; the rest is the price of each type's rounding
+// (measured on these fixtures, with headroom).
+const TOLERANCE: Record<FixtureType, { max: number; mean: number }> = {
+  f32: { max: 1e-4, mean: 1e-5 },
+  f16: { max: 5e-3, mean: 1e-3 },
+  q8_0: { max: 0.06, mean: 0.012 },
+  q6_k: { max: 0.2, mean: 0.05 },
+  q4_k: { max: 0.4, mean: 0.06 },
+  q4_0: { max: 0.6, mean: 0.08 },
+};
+
+const lastPositions = (n: number) => Array.from({ length: n }, (_, p) => ({ prompt: p, position: -1 }));
+
+function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
+
+for (const name of TRAINED) {
+  const ref = manifest.models[name]!.reference!;
+  const prompts = ref.prompts.map((p) => Int32Array.from(p.tokens));
+
+  t.test(`${name}: tokenizer agrees with the recipe's`, async (t) => {
+    const { model } = await openFixture(t, name);
+    for (const p of ref.prompts) t.same(Array.from(model.tokenize(p.text)), p.tokens, p.text);
+  });
+
+  for (const type of TYPES) {
+    t.test(`${name} ${type}: next-token log-probs match torch`, async (t) => {
+      const { evaluator } = await openFixture(t, name, type);
+      const result = await evaluator.evaluate({ prompts, distributions: lastPositions(prompts.length) });
+      result.distributions.forEach((row, p) => {
+        const max = maxAbsDiff(row, ref.lastLogprobs[p]!);
+        const mean = meanAbsDiff(row, ref.lastLogprobs[p]!);
+        t.ok(max <= TOLERANCE[type].max, `prompt ${p}: max |Δ log p| ${max.toExponential(2)} ≤ ${TOLERANCE[type].max}`);
+        t.ok(mean <= TOLERANCE[type].mean, `prompt ${p}: mean |Δ log p| ${mean.toExponential(2)} ≤ ${TOLERANCE[type].mean}`);
+      });
+    });
+  }
+
+  t.test(`${name}: captured FFN activations match torch`, async (t) => {
+    const { evaluator } = await openFixture(t, name);
+    const layers = [...new Set(ref.activations.map((a) => a.layer))].sort((a, b) => a - b);
+    const at = ref.activations.map((a) => ({ prompt: a.prompt, position: a.position }));
+    const result = await evaluator.evaluate({ prompts, capture: { layers, at } });
+    const gelu = manifest.models[name]!.arch === "gpt2";
+    let worst = 0;
+    ref.activations.forEach((a, i) => {
+      const got = result.activation(i, layers.indexOf(a.layer));
+      for (let k = 0; k < got.length; k++) {
+        // ggml's CPU GELU is an fp16 table: its outputs are fp16 numbers, so allow one fp16 step there.
+        const step = gelu ? Math.max(2 ** -24, 2 ** (Math.floor(Math.log2(Math.abs(a.values[k]!) || 2 ** -24)) - 10)) : 0;
+        worst = Math.max(worst, Math.abs(got[k]! - a.values[k]!) - step);
+      }
+    });
+    t.equal(result.nFf, manifest.models[name]!.config.nFf);
+    t.ok(worst <= 1e-4, `max |Δ activation| ${worst.toExponential(2)} ≤ 1e-4${gelu ? " beyond one fp16 step" : ""}`);
+  });
+
+  t.test(`${name}: zeroing neurons through the hook reproduces torch`, async (t) => {
+    const { evaluator } = await openFixture(t, name);
+    for (const zeroed of ref.zeroed) {
+      const result = await evaluator.evaluate({ prompts, distributions: lastPositions(prompts.length), interventions: zeroing(zeroed.neurons) });
+      const max = Math.max(...result.distributions.map((row, p) => maxAbsDiff(row, zeroed.lastLogprobs[p]!)));
+      t.ok(max <= 1e-4, `${zeroed.neurons.length} neurons zeroed: max |Δ log p| ${max.toExponential(2)} ≤ 1e-4`);
+      const plain = await evaluator.evaluate({ prompts, distributions: lastPositions(prompts.length) });
+      t.ok(Math.max(...plain.distributions.map((row, p) => maxAbsDiff(row, zeroed.lastLogprobs[p]!))) > 1e-3, "the zeroing changed the output");
+    }
+  });
+}
+
+t.test("a batch of N prompts equals N single evaluations", async (t) => {
+  const { evaluator } = await openFixture(t, "llama-localized");
+  const prompts = manifest.models["llama-localized"]!.reference!.prompts.map((p) => Int32Array.from(p.tokens));
+  const batch = await evaluator.evaluate({ prompts, distributions: lastPositions(prompts.length) });
+  for (let p = 0; p < prompts.length; p++) {
+    const single = await evaluator.evaluate({ prompts: [prompts[p]!], distributions: lastPositions(1) });
+    const diff = maxAbsDiff(single.distributions[0]!, batch.distributions[p]!);
+    t.ok(diff <= 1e-5, `prompt ${p}: ${diff.toExponential(2)} ≤ 1e-5`);
+  }
+});
+
+t.test("batches larger than the context are split and reassembled in order", async (t) => {
+  const { evaluator: small } = await openFixture(t, "gpt2-localized", "f32", { nCtx: 16, nSeqMax: 2 });
+  const { evaluator: large } = await openFixture(t, "gpt2-localized", "f32", { nCtx: 512, nSeqMax: 32 });
+  const prompts = manifest.models["gpt2-localized"]!.reference!.prompts.map((p) => Int32Array.from(p.tokens));
+  const request = {
+    prompts,
+    targets: prompts.map((p, i) => ({ prompt: i, position: 0, token: p[1] ?? 3 })),
+    distributions: lastPositions(prompts.length),
+    capture: { layers: [1, 3], at: prompts.map((_, i) => ({ prompt: i, position: -1 })) },
+    interventions: [{ layer: 2, neurons: [1, 2, 3], prompts: [1, 3] }],
+  };
+  const a = await small.evaluate(request);
+  const b = await large.evaluate(request);
+  t.ok(maxAbsDiff(a.logprobs, b.logprobs) <= 1e-5, "targets");
+  t.ok(Math.max(...a.distributions.map((row, i) => maxAbsDiff(row, b.distributions[i]!))) <= 1e-5, "distributions");
+  t.ok(maxAbsDiff(a.activations, b.activations) <= 1e-5, "activations, last layer included");
+});
+
+t.test("scale 1.0 is a no-op, bit for bit", async (t) => {
+  const { evaluator } = await openFixture(t, "llama-localized");
+  const prompts = manifest.models["llama-localized"]!.reference!.prompts.map((p) => Int32Array.from(p.tokens));
+  const plain = await evaluator.evaluate({ prompts, distributions: lastPositions(prompts.length) });
+  const scaled = await evaluator.evaluate({
+    prompts,
+    distributions: lastPositions(prompts.length),
+    interventions: [0, 1, 2, 3].map((layer) => ({ layer, neurons: [0, 5, 100, 255], scale: 1 })),
+  });
+  plain.distributions.forEach((row, p) => t.ok(sameBits(row, scaled.distributions[p]!), `prompt ${p}`));
+});
+
+t.test("per-prompt interventions in one batch equal separate evaluations", async (t) => {
+  const name = "llama-localized";
+  const { evaluator } = await openFixture(t, name);
+  const ref = manifest.models[name]!.reference!;
+  const prompts = ref.prompts.map((p) => Int32Array.from(p.tokens));
+  const neurons = ref.zeroed[0]!.neurons;
+  // Prompt 0 twice: once as is, once with the neurons zeroed, side by side in one decode.
+  const both = await evaluator.evaluate({
+    prompts: [prompts[0]!, prompts[0]!],
+    distributions: lastPositions(2),
+    interventions: zeroing(neurons).map((iv) => ({ ...iv, prompts: [1] })),
+  });
+  t.ok(maxAbsDiff(both.distributions[0]!, ref.lastLogprobs[0]!) <= 1e-4, "untouched prompt matches the plain reference");
+  t.ok(maxAbsDiff(both.distributions[1]!, ref.zeroed[0]!.lastLogprobs[0]!) <= 1e-4, "edited prompt matches the zeroed reference");
+});
+
+t.test("interventions at chosen positions only touch those positions", async (t) => {
+  const { evaluator } = await openFixture(t, "llama-localized");
+  const prompt = Int32Array.from(manifest.models["llama-localized"]!.reference!.prompts[0]!.tokens);
+  const at = Array.from(prompt, (_, position) => ({ prompt: 0, position }));
+  const request = { prompts: [prompt], capture: { layers: [1], at } };
+  const plain = await evaluator.evaluate(request);
+  const edited = await evaluator.evaluate({ ...request, interventions: [{ layer: 1, neurons: [7, 8], positions: [-1] }] });
+  for (let q = 0; q < prompt.length; q++) {
+    const before = plain.activation(q, 0);
+    const after = edited.activation(q, 0);
+    if (q === prompt.length - 1) {
+      t.same([after[7], after[8]], [0, 0], "last position zeroed");
+      t.equal(after[9], before[9], "other neurons untouched");
+    } else {
+      t.ok(sameBits(before, after), `position ${q} untouched`);
+    }
+  }
+});
+
+t.test("scaling through the hook multiplies the captured activation", async (t) => {
+  const { evaluator } = await openFixture(t, "gpt2-localized");
+  const prompt = Int32Array.from(manifest.models["gpt2-localized"]!.reference!.prompts[1]!.tokens);
+  const request = { prompts: [prompt], capture: { layers: [2], at: [{ prompt: 0, position: -1 }] } };
+  const plain = await evaluator.evaluate(request);
+  const scaled = await evaluator.evaluate({ ...request, interventions: [{ layer: 2, neurons: [4, 9], scales: [0.5, -2] }] });
+  t.equal(scaled.activation(0, 0)[4], Math.fround(plain.activation(0, 0)[4]! * 0.5));
+  t.equal(scaled.activation(0, 0)[9], Math.fround(plain.activation(0, 0)[9]! * -2));
+});
+
+for (const name of RANDOM) {
+  t.test(`${name}: the hook reads and rewrites every layer`, async (t) => {
+    const { model, evaluator } = await openFixture(t, name);
+    const { nLayer, nFf } = model.facts;
+    const prompt = model.tokenize("The nurse said that");
+    const layers = Array.from({ length: nLayer }, (_, l) => l);
+    const at = Array.from(prompt, (_, position) => ({ prompt: 0, position }));
+    const plain = await evaluator.evaluate({ prompts: [prompt], capture: { layers, at }, distributions: lastPositions(1) });
+    t.equal(plain.nFf, nFf, "activation width is n_ff");
+    t.equal(plain.activations.length, prompt.length * nLayer * nFf!);
+    t.ok(plain.activations.some((v) => v !== 0), "activations are not all zero");
+    const all = Array.from({ length: nFf! }, (_, i) => i);
+    const zeroed = await evaluator.evaluate({
+      prompts: [prompt],
+      capture: { layers, at },
+      distributions: lastPositions(1),
+      interventions: layers.map((layer) => ({ layer, neurons: all })),
+    });
+    t.ok(zeroed.activations.every((v) => v === 0), "zeroing every neuron leaves exact zeros");
+    t.ok(maxAbsDiff(plain.distributions[0]!, zeroed.distributions[0]!) > 1e-4, "and changes the output");
+  });
+}
+
+t.test("fixture paths exist for every type", async (t) => {
+  for (const name of TRAINED) for (const type of TYPES) t.ok(fixturePath(name, type));
+});

@@ -39,19 +39,66 @@ bool HookFail(Hook * hook, const char * code, std::string message) {
     return false;  // aborts the graph computation
 }
 
+int32_t NamedSlot(const Hook & hook, const char * name) {
+    const auto & names = hook.request->capture_names;
+    for (size_t i = 0; i < names.size(); i++) {
+        if (names[i] == name) {
+            return static_cast<int32_t>(i);
+        }
+    }
+    return -1;
+}
+
+// Copies the output rows of a named tensor (e.g. the final residual "l_out-31") into the result.
+bool CaptureNamed(Hook * hook, ggml_tensor * t, int32_t slot) {
+    const EvalRequest & request = *hook->request;
+    const int64_t width = t->ne[0];
+    const int64_t n_rows = t->ne[1];
+    const auto n_tokens = static_cast<int64_t>(request.tokens.size());
+    const auto n_outputs = static_cast<int64_t>(request.outputs.size());
+    if (t->type != GGML_TYPE_F32 || t->ne[2] != 1 || t->ne[3] != 1 || !ggml_is_contiguous(t) ||
+        (n_rows != n_tokens && n_rows != n_outputs)) {
+        return HookFail(hook, "E_HOOK_TENSOR", std::string("the tensor ") + t->name + " cannot be read per token");
+    }
+    hook->named_seen[static_cast<size_t>(slot)] = 1;
+    std::vector<float> & out = hook->result->named[static_cast<size_t>(slot)];
+    hook->result->named_width[static_cast<size_t>(slot)] = width;
+    out.resize(static_cast<size_t>(n_outputs * width));
+    std::vector<float> rows;
+    const float * data = static_cast<const float *>(t->data);
+    if (t->buffer != nullptr && !ggml_backend_buffer_is_host(t->buffer)) {
+        rows.resize(static_cast<size_t>(n_rows * width));
+        ggml_backend_tensor_get(t, rows.data(), 0, ggml_nbytes(t));
+        data = rows.data();
+    }
+    for (int64_t k = 0; k < n_outputs; k++) {
+        int64_t r = n_rows == n_outputs ? k : request.outputs[static_cast<size_t>(k)];
+        std::memcpy(&out[static_cast<size_t>(k * width)], data + r * width, static_cast<size_t>(width) * sizeof(float));
+    }
+    return true;
+}
+
+bool HookLayer(Hook * hook, ggml_tensor * t, int32_t layer);
+
 bool HookCallback(ggml_tensor * t, bool ask, void * user_data) {
     auto * hook = static_cast<Hook *>(user_data);
     if (hook->request == nullptr) {
         return !ask;
     }
+    int32_t named = hook->request->capture_names.empty() ? -1 : NamedSlot(*hook, t->name);
     int32_t layer = LayerOf(t->name, hook->prefix);
     bool wanted = layer >= 0 && layer < hook->n_layer && hook->wanted[layer];
     if (ask) {
-        return wanted;
+        return wanted || named >= 0;
     }
-    if (!wanted) {
-        return true;
+    // Interventions first, so a tensor read by name shows what ffn_down really receives.
+    if (wanted && !HookLayer(hook, t, layer)) {
+        return false;
     }
+    return named < 0 || CaptureNamed(hook, t, named);
+}
+
+bool HookLayer(Hook * hook, ggml_tensor * t, int32_t layer) {
     hook->seen[layer] = 1;
     const EvalRequest & request = *hook->request;
     const int64_t n_ff = t->ne[0];
@@ -194,6 +241,9 @@ class EvaluateWorker : public PromiseWorker {
             hook.interventions[static_cast<size_t>(iv.layer)].push_back(&iv);
             hook.wanted[static_cast<size_t>(iv.layer)] = 1;
         }
+        hook.named_seen.assign(request_.capture_names.size(), 0);
+        result_.named.assign(request_.capture_names.size(), {});
+        result_.named_width.assign(request_.capture_names.size(), 0);
         hook.output_rank.assign(static_cast<size_t>(n_tokens), -1);
         for (size_t i = 0; i < request_.outputs.size(); i++) {
             hook.output_rank[static_cast<size_t>(request_.outputs[i])] = static_cast<int32_t>(i);
@@ -238,6 +288,14 @@ class EvaluateWorker : public PromiseWorker {
             }
         }
 
+        for (size_t i = 0; i < request_.capture_names.size(); i++) {
+            if (!hook.named_seen[i]) {
+                Fail("E_HOOK_NOT_FOUND", "the tensor " + request_.capture_names[i] +
+                                             " does not appear in llama.cpp's graph for this model");
+                return;
+            }
+        }
+
         const int32_t n_vocab = llama_vocab_n_tokens(handle_->model->vocab());
         std::vector<double> lse(static_cast<size_t>(n_tokens), NAN);
         auto logits_of = [&](int32_t row) -> const float * {
@@ -277,6 +335,14 @@ class EvaluateWorker : public PromiseWorker {
         out.Set("distributions", copy(result_.distributions));
         out.Set("activations", copy(result_.activations));
         out.Set("nFf", static_cast<double>(result_.n_ff));
+        Napi::Array named = Napi::Array::New(env, result_.named.size());
+        for (size_t i = 0; i < result_.named.size(); i++) {
+            Napi::Object entry = Napi::Object::New(env);
+            entry.Set("width", static_cast<double>(result_.named_width[i]));
+            entry.Set("values", copy(result_.named[i]));
+            named.Set(static_cast<uint32_t>(i), entry);
+        }
+        out.Set("named", named);
         return out;
     }
 
@@ -319,6 +385,15 @@ EvalRequest ParseRequest(Napi::Env env, const Napi::Object & object, const Conte
     r.distribution_rows = ReadArray<int32_t, napi_int32_array>(env, object, "distributionRows", false);
     r.capture_layers = ReadArray<int32_t, napi_int32_array>(env, object, "captureLayers", false);
     r.capture_rows = ReadArray<int32_t, napi_int32_array>(env, object, "captureRows", false);
+    Napi::Value names = object.Get("captureNames");
+    if (!names.IsUndefined() && !names.IsNull()) {
+        Require(env, names.IsArray(), "E_ARGUMENT", "evaluate: `captureNames` must be an array of strings");
+        auto list = names.As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); i++) {
+            Require(env, list.Get(i).IsString(), "E_ARGUMENT", "evaluate: `captureNames` must be an array of strings");
+            r.capture_names.push_back(list.Get(i).As<Napi::String>());
+        }
+    }
 
     const auto n_tokens = static_cast<int64_t>(r.tokens.size());
     const int32_t n_vocab = llama_vocab_n_tokens(handle.model->vocab());

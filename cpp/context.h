@@ -31,6 +31,7 @@ struct EvalRequest {
     std::vector<int32_t> distribution_rows;
     std::vector<int32_t> capture_layers;
     std::vector<int32_t> capture_rows;
+    std::vector<std::string> capture_names;  // any graph tensor by name, read at the output rows
     std::vector<Intervention> interventions;
 };
 
@@ -39,6 +40,8 @@ struct EvalResult {
     std::vector<float> distributions;
     std::vector<float> activations;  // [capture_rows][capture_layers][n_ff]
     int64_t n_ff = 0;
+    std::vector<std::vector<float>> named;  // per capture_names entry: [outputs][ne0]
+    std::vector<int64_t> named_width;
 };
 
 // State shared with the decode thread. The callback never calls N-API: it only reads the request and
@@ -52,6 +55,7 @@ struct Hook {
     std::vector<std::vector<const Intervention *>> interventions;  // per layer
     std::vector<uint8_t> wanted;                                   // per layer
     std::vector<uint8_t> seen;                                     // per layer, for the "not found" check
+    std::vector<uint8_t> named_seen;                               // per capture name
     std::vector<int32_t> output_rank;                              // per batch token: rank among outputs or -1
     std::vector<float> scratch;                                    // for tensors outside host memory
     std::string error_code;

@@ -41,6 +41,8 @@ export interface NativeEvalRequest {
   distributionRows?: Int32Array;
   captureLayers?: Int32Array;
   captureRows?: Int32Array;
+  /** Any graph tensor by llama.cpp name (e.g. "l_out-31", the final residual), read at the output rows. */
+  captureNames?: string[];
   interventions?: NativeIntervention[];
 }
 
@@ -52,6 +54,8 @@ export interface NativeEvalResult {
   /** captureRows.length × captureLayers.length × nFf, the activations fed into ffn_down (after interventions) */
   activations: Float32Array;
   nFf: number;
+  /** One entry per captureNames name: outputs.length × width values, rows in `outputs` order. */
+  named: { width: number; values: Float32Array }[];
 }
 
 export interface NativeContextOptions {

@@ -44,6 +44,8 @@ export interface EvaluationRequest {
   targets?: readonly TargetSpec[];
   distributions?: readonly PromptPosition[];
   capture?: { layers: readonly number[]; at: readonly PromptPosition[] };
+  /** Graph tensors read by name at the given positions, e.g. "l_out-3" (residual after the last layer). */
+  captureNamed?: { names: readonly string[]; at: readonly PromptPosition[] };
   interventions?: readonly InterventionSpec[];
 }
 
@@ -57,6 +59,8 @@ export interface Evaluation {
   nFf: number;
   /** The captured vector at capture.at[at] for capture.layers[layerSlot]. */
   activation(at: number, layerSlot: number): Float32Array;
+  /** Per captureNamed name: one row per captureNamed.at entry. */
+  named: Float32Array[][];
 }
 
 interface Chunk {
@@ -118,6 +122,9 @@ export class Evaluator {
     const captureLayers = request.capture?.layers ?? [];
     const captureAt = (request.capture?.at ?? []).map((c) => ({ prompt: c.prompt, position: resolve(c, "a capture") }));
     const captureNeedsOutputs = captureLayers.includes(this.#facts.nLayer - 1);
+    const names = request.captureNamed?.names ?? [];
+    const namedAt = (request.captureNamed?.at ?? []).map((c) => ({ prompt: c.prompt, position: resolve(c, "a named capture") }));
+    const named: Float32Array[][] = names.map(() => new Array<Float32Array>(namedAt.length));
 
     const logprobs = new Float32Array(targets.length);
     const distributionRows: Float32Array[] = new Array(distributions.length);
@@ -139,17 +146,21 @@ export class Evaluator {
       for (const i of targetIds) outputs.add(row(targets[i]!));
       for (const i of distributionIds) outputs.add(row(distributions[i]!));
       if (captureNeedsOutputs) for (const i of captureIds) outputs.add(row(captureAt[i]!));
+      const namedIds = namedAt.flatMap((c, i) => (inChunk(c.prompt) ? [i] : []));
+      for (const i of namedIds) outputs.add(row(namedAt[i]!));
       if (outputs.size === 0) outputs.add(chunk.tokens - 1);
+      const outputRows = Int32Array.from([...outputs].sort((a, b) => a - b));
 
       const nativeRequest: NativeEvalRequest = {
         tokens,
         seqStarts,
-        outputs: Int32Array.from([...outputs].sort((a, b) => a - b)),
+        outputs: outputRows,
         targetRows: Int32Array.from(targetIds, (i) => row(targets[i]!)),
         targetTokens: Int32Array.from(targetIds, (i) => targets[i]!.token),
         distributionRows: Int32Array.from(distributionIds, (i) => row(distributions[i]!)),
         captureLayers: Int32Array.from(captureIds.length > 0 ? captureLayers : []),
         captureRows: Int32Array.from(captureIds, (i) => row(captureAt[i]!)),
+        captureNames: namedIds.length > 0 ? [...names] : [],
         interventions: this.#interventions(request.interventions ?? [], prompts, chunk, seqStarts),
       };
       const result = await this.#context.evaluate(nativeRequest);
@@ -165,6 +176,14 @@ export class Evaluator {
         const stride = captureLayers.length * nFf;
         captureIds.forEach((i, k) => activations.set(result.activations.subarray(k * stride, (k + 1) * stride), i * stride));
       }
+      if (namedIds.length > 0) {
+        result.named.forEach(({ width, values }, n) => {
+          for (const i of namedIds) {
+            const k = outputRows.indexOf(row(namedAt[i]!));
+            named[n]![i] = values.slice(k * width, (k + 1) * width);
+          }
+        });
+      }
     }
 
     const layerCount = captureLayers.length;
@@ -177,6 +196,7 @@ export class Evaluator {
         const offset = (at * layerCount + layerSlot) * nFf;
         return activations.subarray(offset, offset + nFf);
       },
+      named,
     };
   }
 

@@ -186,3 +186,16 @@ for (const name of RANDOM) {
 t.test("fixture paths exist for every type", async (t) => {
   for (const name of TRAINED) for (const type of TYPES) t.ok(fixturePath(name, type));
 });
+
+t.test("graph tensors can be read by name at chosen positions", async (t) => {
+  const { model, evaluator } = await openFixture(t, "llama-localized");
+  const prompts = [model.tokenize("The nurse said that"), model.tokenize("The king is a")];
+  const at = [{ prompt: 0, position: 2 }, { prompt: 1, position: -1 }];
+  const result = await evaluator.evaluate({ prompts, capture: { layers: [1, 3], at }, captureNamed: { names: ["ffn_swiglu-1", "ffn_swiglu-3", "l_out-3"], at } });
+  for (let i = 0; i < at.length; i++) {
+    t.ok(sameBits(result.named[0]![i]!, result.activation(i, 0)), `by name = by layer, layer 1, capture ${i}`);
+    t.ok(sameBits(result.named[1]![i]!, result.activation(i, 1)), `by name = by layer, last layer, capture ${i}`);
+    t.equal(result.named[2]![i]!.length, model.facts.nEmbd, "the final residual is n_embd wide");
+  }
+  await t.rejects(evaluator.evaluate({ prompts, captureNamed: { names: ["no_such_tensor"], at } }), { code: "E_HOOK_NOT_FOUND", message: /no_such_tensor/ });
+});

@@ -1,0 +1,187 @@
+// Pure scoring: from measured log-odds to the numbers of the `score` JSON contract (DESIGN.md), and the
+// capability measures (KL, top-1 agreement, perplexity) that tell whether an edit damaged the model.
+// All bias values are in nats. A metric over an empty group is null, never NaN, so JSON stays valid
+// and a reader can tell "no words of that kind" from a real zero.
+import { DebiasError } from "../errors.js";
+import type { Gender, Label, Probe, Split } from "./dataset.js";
+import { LABELS, SPLITS } from "./dataset.js";
+
+/** |b| above ln 2 means one gender is over twice as likely as the other. */
+export const BIASED_THRESHOLD = Math.LN2;
+
+/** What the metrics need to know about a probe. */
+export type ProbeKey = Pick<Probe, "word" | "category" | "label" | "split" | "gold">;
+
+export interface WordScore {
+  word: string;
+  category: string;
+  label: Label;
+  split: Split;
+  gold?: Gender;
+  /** Mean of b over the word's probes. */
+  b: number;
+}
+
+export interface GroupMetrics {
+  counts: Record<Label, number>;
+  /** Mean |b| over stereotyped words. */
+  bias: number | null;
+  /** Mean b over stereotyped words (> 0: leans female). */
+  biasSigned: number | null;
+  /** Share of stereotyped words with |b| > ln 2. */
+  biasedFraction: number | null;
+  /** Mean |b| over neutral words. */
+  neutralBias: number | null;
+  /** Share of factual words whose sign of b matches gold (female: b > 0, male: b < 0). */
+  factualAccuracy: number | null;
+  /** Mean of b·(+1 female, −1 male) over factual words. */
+  factualMargin: number | null;
+}
+
+export interface BiasScore extends GroupMetrics {
+  splits: Record<Split, GroupMetrics>;
+  categories: Record<string, GroupMetrics>;
+  labels: Record<Label, GroupMetrics>;
+  words: WordScore[];
+}
+
+function fail(code: string, message: string): never {
+  throw new DebiasError(code, message);
+}
+
+function mean(values: readonly number[]): number | null {
+  return values.length === 0 ? null : values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+function share<T>(items: readonly T[], predicate: (item: T) => boolean): number | null {
+  return items.length === 0 ? null : items.filter(predicate).length / items.length;
+}
+
+function goldSign(gold: Gender | undefined): number {
+  return gold === "female" ? 1 : -1;
+}
+
+/**
+ * Averages the per-probe values into one b per word, keeping the words in order of first appearance.
+ * values[i] is b = logp(female) − logp(male) for probes[i], multi-token targets already summed.
+ */
+export function wordScores(probes: readonly ProbeKey[], values: readonly number[]): WordScore[] {
+  if (probes.length !== values.length) fail("METRICS_LENGTH_MISMATCH", `Got ${values.length} measured values for ${probes.length} probes.`);
+  const words = new Map<string, { score: WordScore; sum: number; n: number }>();
+  probes.forEach((probe, i) => {
+    const b = values[i];
+    if (!Number.isFinite(b)) fail("METRICS_NOT_FINITE", `The measured value for probe #${i + 1} ("${probe.word}") is ${b}, not a finite number.`);
+    if (probe.label === "factual" && probe.gold === undefined) fail("METRICS_MISSING_GOLD", `The factual word "${probe.word}" has no gold gender to score against.`);
+    const entry = words.get(probe.word);
+    if (entry === undefined) {
+      const score: WordScore = { word: probe.word, category: probe.category, label: probe.label, split: probe.split, b: 0 };
+      if (probe.gold !== undefined) score.gold = probe.gold;
+      words.set(probe.word, { score, sum: b, n: 1 });
+      return;
+    }
+    const { score } = entry;
+    if (score.category !== probe.category || score.label !== probe.label || score.split !== probe.split || score.gold !== probe.gold) {
+      fail("METRICS_INCONSISTENT_PROBES", `The probes of the word "${probe.word}" disagree on its category, label, split or gold.`);
+    }
+    entry.sum += b;
+    entry.n += 1;
+  });
+  return [...words.values()].map(({ score, sum, n }) => ({ ...score, b: sum / n }));
+}
+
+/** The dataset-level metrics over any set of scored words. */
+export function groupMetrics(words: readonly WordScore[]): GroupMetrics {
+  const of = (label: Label) => words.filter((w) => w.label === label);
+  const stereotyped = of("stereotyped");
+  const neutral = of("neutral");
+  const factual = of("factual");
+  return {
+    counts: { stereotyped: stereotyped.length, neutral: neutral.length, factual: factual.length },
+    bias: mean(stereotyped.map((w) => Math.abs(w.b))),
+    biasSigned: mean(stereotyped.map((w) => w.b)),
+    biasedFraction: share(stereotyped, (w) => Math.abs(w.b) > BIASED_THRESHOLD),
+    neutralBias: mean(neutral.map((w) => Math.abs(w.b))),
+    factualAccuracy: share(factual, (w) => w.b * goldSign(w.gold) > 0),
+    factualMargin: mean(factual.map((w) => w.b * goldSign(w.gold))),
+  };
+}
+
+function groupBy<K extends string>(words: readonly WordScore[], keys: readonly K[], key: (w: WordScore) => K): Record<K, GroupMetrics> {
+  return Object.fromEntries(keys.map((k) => [k, groupMetrics(words.filter((w) => key(w) === k))])) as Record<K, GroupMetrics>;
+}
+
+/** The `score` result: overall metrics, then per split, category and label, then every word. */
+export function scoreBias(probes: readonly ProbeKey[], values: readonly number[]): BiasScore {
+  const words = wordScores(probes, values);
+  const categories = [...new Set(words.map((w) => w.category))];
+  return {
+    ...groupMetrics(words),
+    splits: groupBy(words, SPLITS, (w) => w.split),
+    categories: groupBy(words, categories, (w) => w.category),
+    labels: groupBy(words, LABELS, (w) => w.label),
+    words,
+  };
+}
+
+function logSumExp(row: ArrayLike<number>, what: string): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (Number.isNaN(v) || v === Infinity) fail("METRICS_NOT_FINITE", `The ${what} row holds ${v} at index ${i}.`);
+    if (v > max) max = v;
+  }
+  if (max === -Infinity) fail("METRICS_NOT_FINITE", `The ${what} row gives every token zero probability.`);
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return max + Math.log(sum);
+}
+
+/**
+ * KL(P ‖ Q) in nats between two next-token distributions given as full rows of log-probabilities
+ * (P = original model, Q = edited). Rows are renormalised first, so raw logits work too; what float
+ * rounding leaves below zero is clamped, since a true KL never is.
+ */
+export function klDivergence(logpP: ArrayLike<number>, logpQ: ArrayLike<number>): number {
+  if (logpP.length !== logpQ.length) fail("METRICS_LENGTH_MISMATCH", `The distributions to compare have ${logpP.length} and ${logpQ.length} entries.`);
+  const normP = logSumExp(logpP, "original distribution");
+  const normQ = logSumExp(logpQ, "edited distribution");
+  let kl = 0;
+  for (let i = 0; i < logpP.length; i++) {
+    const lp = logpP[i] - normP;
+    if (lp === -Infinity) continue;
+    kl += Math.exp(lp) * (lp - (logpQ[i] - normQ));
+  }
+  return Math.max(0, kl);
+}
+
+function checkRows(rowsP: readonly ArrayLike<number>[], rowsQ: readonly ArrayLike<number>[]): void {
+  if (rowsP.length !== rowsQ.length) fail("METRICS_LENGTH_MISMATCH", `Got ${rowsP.length} original and ${rowsQ.length} edited distributions.`);
+}
+
+/** Mean KL(P ‖ Q) over paired rows; null when there are none. */
+export function meanKlDivergence(rowsP: readonly ArrayLike<number>[], rowsQ: readonly ArrayLike<number>[]): number | null {
+  checkRows(rowsP, rowsQ);
+  return mean(rowsP.map((row, i) => klDivergence(row, rowsQ[i])));
+}
+
+function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/** Share of paired rows whose most likely token is the same (lowest index wins ties); null when there are none. */
+export function top1Agreement(rowsP: readonly ArrayLike<number>[], rowsQ: readonly ArrayLike<number>[]): number | null {
+  checkRows(rowsP, rowsQ);
+  rowsP.forEach((row, i) => {
+    if (row.length !== rowsQ[i].length) fail("METRICS_LENGTH_MISMATCH", `Distribution pair #${i + 1} has ${row.length} and ${rowsQ[i].length} entries.`);
+  });
+  return share(rowsP.map((row, i) => argmax(row) === argmax(rowsQ[i])), (same) => same);
+}
+
+/** exp(mean negative log-likelihood per token), from the summed NLL (nats) over nTokens predicted tokens. */
+export function perplexity(sumNll: number, nTokens: number): number {
+  if (!Number.isInteger(nTokens) || nTokens <= 0) fail("METRICS_INVALID_INPUT", `Perplexity needs a positive whole number of tokens, got ${nTokens}.`);
+  if (!Number.isFinite(sumNll)) fail("METRICS_NOT_FINITE", `Perplexity needs a finite summed negative log-likelihood, got ${sumNll}.`);
+  return Math.exp(sumNll / nTokens);
+}

@@ -1,0 +1,94 @@
+// GGUF, as read and written here (little-endian; v2 and v3 share this layout, v1 used 32-bit counts):
+//
+//   header       magic "GGUF" (u32 0x46554747), version u32, tensor_count u64, kv_count u64
+//   KV section   kv_count × { key: string, value_type: u32, value }
+//                string = u64 byte length + UTF-8 bytes (no terminator);
+//                array  = item_type u32 + u64 count + items (items may themselves be arrays)
+//   tensor infos tensor_count × { name: string, n_dims u32, ne[n_dims] u64 (ne0 = innermost, the row),
+//                ggml_type u32, offset u64 (relative to the data section, a multiple of the alignment) }
+//   padding      zero bytes up to a multiple of `general.alignment` (u32, default 32, a power of two)
+//   data section tensor bytes; each tensor is ne1·ne2·ne3 rows of ne0/blockSize blocks of typeSize bytes
+//
+// Because tensor offsets are relative to the data section, a header can be re-serialised with a
+// different length (extra KVs) and the tensor data copied unchanged after re-aligning its start.
+
+export const GGUF_MAGIC = 0x46554747;
+export const GGUF_MIN_VERSION = 2;
+export const GGUF_MAX_VERSION = 3;
+export const GGUF_WRITE_VERSION = 3;
+export const GGUF_DEFAULT_ALIGNMENT = 32;
+export const GGUF_ALIGNMENT_KEY = "general.alignment";
+export const GGUF_ARCHITECTURE_KEY = "general.architecture";
+
+// ggml.h GGML_MAX_DIMS and GGML_MAX_NAME (a name must leave room for its terminator).
+export const GGML_MAX_DIMS = 4;
+export const GGML_MAX_NAME = 64;
+
+export enum GgufValueType {
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
+}
+
+/** Byte width of each fixed-size value type; strings and arrays are variable. */
+export const GGUF_FIXED_SIZE: Readonly<Partial<Record<GgufValueType, number>>> = {
+  [GgufValueType.UINT8]: 1,
+  [GgufValueType.INT8]: 1,
+  [GgufValueType.UINT16]: 2,
+  [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4,
+  [GgufValueType.INT32]: 4,
+  [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.BOOL]: 1,
+  [GgufValueType.UINT64]: 8,
+  [GgufValueType.INT64]: 8,
+  [GgufValueType.FLOAT64]: 8,
+};
+
+export function isGgufValueType(n: number): n is GgufValueType {
+  return Number.isInteger(n) && n >= GgufValueType.UINT8 && n <= GgufValueType.FLOAT64;
+}
+
+/** Items of an array value: typed arrays for numbers, plain arrays otherwise. */
+export type GgufArrayItems =
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array
+  | boolean[]
+  | string[]
+  | GgufArray[];
+
+export interface GgufArray {
+  readonly itemType: GgufValueType;
+  readonly items: GgufArrayItems;
+}
+
+/** number for ≤32-bit ints and floats, bigint for 64-bit ints. */
+export type GgufValue = number | bigint | boolean | string | GgufArray;
+
+export interface GgufKv {
+  readonly key: string;
+  readonly type: GgufValueType;
+  readonly value: GgufValue;
+}
+
+export function alignUp(n: number, alignment: number): number {
+  return Math.ceil(n / alignment) * alignment;
+}

@@ -1,0 +1,198 @@
+import { DebiasError } from "../errors.js";
+import {
+  GGUF_ALIGNMENT_KEY,
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_FIXED_SIZE,
+  GGUF_MAGIC,
+  GGUF_WRITE_VERSION,
+  GgufValueType,
+  alignUp,
+  isGgufValueType,
+  type GgufArray,
+  type GgufKv,
+} from "./format.js";
+import type { GgmlType } from "./ggml-types.js";
+import type { GgufFile } from "./reader.js";
+
+function encodeFail(key: string, message: string): never {
+  throw new DebiasError("E_GGUF_ENCODE", `Cannot encode GGUF KV '${key}': ${message}.`);
+}
+
+function encodeString(s: string): Buffer {
+  const bytes = Buffer.from(s, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(bytes.length));
+  return Buffer.concat([len, bytes]);
+}
+
+const INT_RANGE: Partial<Record<GgufValueType, readonly [number, number]>> = {
+  [GgufValueType.UINT8]: [0, 0xff],
+  [GgufValueType.INT8]: [-0x80, 0x7f],
+  [GgufValueType.UINT16]: [0, 0xffff],
+  [GgufValueType.INT16]: [-0x8000, 0x7fff],
+  [GgufValueType.UINT32]: [0, 0xffffffff],
+  [GgufValueType.INT32]: [-0x80000000, 0x7fffffff],
+};
+
+function writeScalar(key: string, type: GgufValueType, v: unknown, b: Buffer, at: number): void {
+  const range = INT_RANGE[type];
+  if (range) {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+      encodeFail(key, `${String(v)} is not a ${GgufValueType[type]}`);
+    }
+  }
+  switch (type) {
+    case GgufValueType.UINT8:
+      b.writeUInt8(v as number, at);
+      break;
+    case GgufValueType.INT8:
+      b.writeInt8(v as number, at);
+      break;
+    case GgufValueType.UINT16:
+      b.writeUInt16LE(v as number, at);
+      break;
+    case GgufValueType.INT16:
+      b.writeInt16LE(v as number, at);
+      break;
+    case GgufValueType.UINT32:
+      b.writeUInt32LE(v as number, at);
+      break;
+    case GgufValueType.INT32:
+      b.writeInt32LE(v as number, at);
+      break;
+    case GgufValueType.FLOAT32:
+    case GgufValueType.FLOAT64:
+      if (typeof v !== "number") encodeFail(key, `${String(v)} is not a number`);
+      if (type === GgufValueType.FLOAT32) b.writeFloatLE(v, at);
+      else b.writeDoubleLE(v, at);
+      break;
+    case GgufValueType.UINT64:
+    case GgufValueType.INT64:
+      if (typeof v !== "bigint") encodeFail(key, `${String(v)} is not a bigint`);
+      try {
+        if (type === GgufValueType.UINT64) b.writeBigUInt64LE(v, at);
+        else b.writeBigInt64LE(v, at);
+      } catch {
+        encodeFail(key, `${v} is out of range for ${GgufValueType[type]}`);
+      }
+      break;
+    case GgufValueType.BOOL:
+      if (typeof v !== "boolean") encodeFail(key, `${String(v)} is not a boolean`);
+      b.writeUInt8(v ? 1 : 0, at);
+      break;
+    default:
+      encodeFail(key, `type ${type} is not a scalar`);
+  }
+}
+
+function encodeValue(key: string, type: GgufValueType, v: unknown, out: Buffer[]): void {
+  if (type === GgufValueType.STRING) {
+    if (typeof v !== "string") encodeFail(key, `${String(v)} is not a string`);
+    out.push(encodeString(v));
+  } else if (type === GgufValueType.ARRAY) {
+    const arr = v as GgufArray;
+    if (typeof arr !== "object" || arr === null || !("items" in arr) || !("itemType" in arr)) encodeFail(key, "the value is not an array");
+    if (!isGgufValueType(arr.itemType)) encodeFail(key, `unknown array item type ${arr.itemType}`);
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(arr.itemType, 0);
+    head.writeBigUInt64LE(BigInt(arr.items.length), 4);
+    out.push(head);
+    const width = GGUF_FIXED_SIZE[arr.itemType];
+    if (width === undefined) {
+      for (const item of arr.items as Iterable<unknown>) encodeValue(key, arr.itemType, item, out);
+    } else {
+      const b = Buffer.alloc(width * arr.items.length);
+      (arr.items as unknown as unknown[]).forEach((item, i) => writeScalar(key, arr.itemType, item, b, i * width));
+      out.push(b);
+    }
+  } else if (GGUF_FIXED_SIZE[type] !== undefined) {
+    const b = Buffer.alloc(GGUF_FIXED_SIZE[type]);
+    writeScalar(key, type, v, b, 0);
+    out.push(b);
+  } else {
+    encodeFail(key, `unknown value type ${type}`);
+  }
+}
+
+export function encodeKv(kv: GgufKv): Buffer {
+  const out = [encodeString(kv.key)];
+  const type = Buffer.alloc(4);
+  type.writeUInt32LE(kv.type);
+  out.push(type);
+  encodeValue(kv.key, kv.type, kv.value, out);
+  return Buffer.concat(out);
+}
+
+export interface TensorInfoSpec {
+  readonly name: string;
+  readonly ne: readonly number[];
+  readonly type: GgmlType;
+  /** Relative to the data section. */
+  readonly offset: number;
+}
+
+export function encodeTensorInfo(t: TensorInfoSpec): Buffer {
+  const head = encodeString(t.name);
+  const body = Buffer.alloc(4 + 8 * t.ne.length + 4 + 8);
+  let at = body.writeUInt32LE(t.ne.length, 0);
+  for (const n of t.ne) at = body.writeBigUInt64LE(BigInt(n), at);
+  at = body.writeUInt32LE(t.type.id, at);
+  body.writeBigUInt64LE(BigInt(t.offset), at);
+  return Buffer.concat([head, body]);
+}
+
+/** Magic, version and counts, then the given KV and tensor-info encodings, zero-padded to `alignment`. */
+function assembleHeader(nTensors: number, kvBlobs: readonly Buffer[], tensorInfos: Buffer, alignment: number): Buffer {
+  const fixed = Buffer.alloc(24);
+  fixed.writeUInt32LE(GGUF_MAGIC, 0);
+  fixed.writeUInt32LE(GGUF_WRITE_VERSION, 4);
+  fixed.writeBigUInt64LE(BigInt(nTensors), 8);
+  fixed.writeBigUInt64LE(BigInt(kvBlobs.length), 16);
+  const body = Buffer.concat([fixed, ...kvBlobs, tensorInfos]);
+  return Buffer.concat([body, Buffer.alloc(alignUp(body.length, alignment) - body.length)]);
+}
+
+export interface TensorData {
+  readonly name: string;
+  readonly ne: readonly number[];
+  readonly type: GgmlType;
+  readonly data: Buffer;
+}
+
+/** A complete GGUF file in memory: for fixtures and tests, where the tensors are small. */
+export function buildGguf(kvs: readonly GgufKv[], tensors: readonly TensorData[]): Buffer {
+  const alignKv = kvs.find((kv) => kv.key === GGUF_ALIGNMENT_KEY);
+  const alignment = alignKv ? (alignKv.value as number) : GGUF_DEFAULT_ALIGNMENT;
+  const infos: Buffer[] = [];
+  const data: Buffer[] = [];
+  let offset = 0;
+  for (const t of tensors) {
+    const nElements = t.ne.reduce((a, b) => a * b, 1);
+    if ((t.ne[0] ?? 1) % t.type.blockSize !== 0 || t.data.length !== (nElements / t.type.blockSize) * t.type.typeSize) {
+      throw new DebiasError("E_GGUF_ENCODE", `Cannot encode tensor '${t.name}': shape [${t.ne.join(", ")}] of ${t.type.name} does not match its ${t.data.length} bytes.`);
+    }
+    infos.push(encodeTensorInfo({ name: t.name, ne: t.ne, type: t.type, offset }));
+    const padded = alignUp(t.data.length, alignment);
+    data.push(t.data, Buffer.alloc(padded - t.data.length));
+    offset += padded;
+  }
+  const header = assembleHeader(tensors.length, kvs.map(encodeKv), Buffer.concat(infos), alignment);
+  return Buffer.concat([header, ...data]);
+}
+
+/**
+ * A new header for `file` with `kvs` set (replacing any KV of the same key), everything else copied
+ * byte for byte from `original` (the file's bytes up to the end of its tensor infos). The tensor
+ * infos keep their offsets: they are relative to the data section, which starts at the returned
+ * buffer's length.
+ */
+export function reheader(file: GgufFile, original: Buffer, kvs: readonly GgufKv[]): Buffer {
+  const replaced = new Set(kvs.map((kv) => kv.key));
+  if (replaced.has(GGUF_ALIGNMENT_KEY)) encodeFail(GGUF_ALIGNMENT_KEY, "re-aligning tensor data is not supported");
+  const kept = file.kvs.flatMap((kv, i) => {
+    const span = file.kvSpans[i]!;
+    return replaced.has(kv.key) ? [] : [original.subarray(span.start, span.end)];
+  });
+  const tensorInfos = original.subarray(file.tensorInfoSpan.start, file.tensorInfoSpan.end);
+  return assembleHeader(file.tensors.length, [...kept, ...kvs.map(encodeKv)], tensorInfos, file.alignment);
+}

@@ -20,7 +20,7 @@ import {
   type JournalEntry,
 } from "./journal.js";
 import { planNeuronEdits, type NeuronEdit, type PlanOptions } from "./neuron-edit.js";
-import { openGguf, type GgufFile } from "./reader.js";
+import { openForReading, openGguf, readAt, type GgufFile } from "./reader.js";
 import { encodeKv, reheader } from "./writer.js";
 
 export interface EditOptions extends PlanOptions {
@@ -110,15 +110,6 @@ async function openForWrite(path: string): Promise<FileHandle> {
     if (["EACCES", "EPERM", "EROFS"].includes((err as NodeJS.ErrnoException).code ?? "")) throw readOnly();
     throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path} for writing: ${(err as Error).message}.`, { cause: err });
   }
-}
-
-async function readAt(fh: FileHandle, path: string, offset: number, length: number): Promise<Buffer> {
-  const b = Buffer.alloc(length);
-  const { bytesRead } = await fh.read(b, 0, length, offset).catch((err: unknown) => {
-    throw ioError(path, "Reading", err);
-  });
-  if (bytesRead !== length) throw new DebiasError("E_GGUF_TRUNCATED", `${path} ends before byte ${offset + length}, which its edit journal touches.`);
-  return b;
 }
 
 type Side = "before" | "after";
@@ -241,14 +232,15 @@ export async function editInPlace(path: string, edits: readonly NeuronEdit[], op
     let bytesWritten: number;
     try {
       bytesWritten = await writeSide(fh, path, entry, "after", "patches-half");
+      killPoint("patches-written");
+      entry.state = "committed";
+      entry.mtimeMsAfter = (await fh.stat()).mtimeMs;
+      await writeJournal(path, journal);
     } catch (err) {
-      await recoverLocked(fh, path).catch(() => undefined); // if this fails too, the next open retries it
+      // roll back now; should that fail too, the pending entry makes the next open do it
+      await recoverLocked(fh, path).catch(() => undefined);
       throw err;
     }
-    killPoint("patches-written");
-    entry.state = "committed";
-    entry.mtimeMsAfter = (await fh.stat()).mtimeMs;
-    await writeJournal(path, journal);
     killPoint("committed");
     return { ...result, bytesWritten, journal: journalPath(path) };
   });
@@ -396,7 +388,7 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
 
   const tmp = `${resolve(dst)}.debias-tmp`;
   const hash = createHash("sha256");
-  const input = await open(src, "r");
+  const input = await openForReading(src);
   let output: FileHandle | undefined;
   let bytesWritten = 0;
   try {

@@ -10,11 +10,11 @@
 //   float types element by element; quantised types only through an injected requantizer.
 // Fused gate-up tensors (phi3: ffn_up of 2·n_ff rows, no ffn_gate) follow ggml_swiglu: the first
 // n_ff rows are the gate, the next n_ff the up projection.
-import { open, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { DebiasError } from "../errors.js";
 import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "./float.js";
 import type { ElementEncoding, ScaleField } from "./ggml-types.js";
-import type { GgufFile, GgufTensor } from "./reader.js";
+import { openForReading, readAt, type GgufFile, type GgufTensor } from "./reader.js";
 
 export interface NeuronEdit {
   readonly layer: number;
@@ -92,13 +92,8 @@ class Planner {
     private readonly options: PlanOptions,
   ) {}
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    const b = Buffer.alloc(length);
-    const { bytesRead } = await this.fh.read(b, 0, length, offset);
-    if (bytesRead !== length) {
-      throw new DebiasError("E_GGUF_TRUNCATED", `${this.file.path}: could not read ${length} bytes at ${offset}; the file shrank since it was opened.`);
-    }
-    return b;
+  read(offset: number, length: number): Promise<Buffer> {
+    return readAt(this.fh, this.file.path, offset, length);
   }
 
   async zeroRow(t: GgufTensor, row: number): Promise<string> {
@@ -351,12 +346,7 @@ export async function planNeuronEdits(file: GgufFile, edits: readonly NeuronEdit
       refuse("E_EDIT_INDEX_RANGE", `Neuron index ${e.index} is out of range for layer ${e.layer} of ${file.path}: it has ${ffn.nFf} FFN neurons (0–${ffn.nFf - 1}).`);
     }
   }
-  let fh: FileHandle;
-  try {
-    fh = await open(file.path, "r");
-  } catch (err) {
-    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${file.path}: ${(err as Error).message}.`, { cause: err });
-  }
+  const fh = await openForReading(file.path);
   const p = new Planner(file, fh, options);
   try {
     const st = await fh.stat();

@@ -1,3 +1,4 @@
+import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { DebiasError } from "../errors.js";
 import {
@@ -67,7 +68,6 @@ export interface GgufFile {
   readonly path: string;
   readonly version: number;
   readonly fileSize: number;
-  readonly mtimeMs: number;
   readonly alignment: number;
   /** Absolute offset where the data section (and tensor offset 0) starts. */
   readonly dataOffset: number;
@@ -98,11 +98,11 @@ const INTEGER_TYPES = new Set([
   GgufValueType.INT64,
 ]);
 
-const decoder = new TextDecoder("utf-8");
-
 /**
  * A forward-only view of the header that reads the file in growing windows, so a header of any size
  * is parsed without ever reading the tensor data, and every read is checked against the file end.
+ * Reads are synchronous: a header is millions of tiny fields, and a promise per field cost seconds
+ * on real tokenizers; the window reads themselves are few and large.
  */
 class HeaderCursor {
   pos = 0;
@@ -112,7 +112,7 @@ class HeaderCursor {
   private window = FIRST_WINDOW;
 
   constructor(
-    private readonly fh: FileHandle,
+    private readonly fd: number,
     private readonly path: string,
     readonly fileSize: number,
   ) {}
@@ -125,7 +125,7 @@ class HeaderCursor {
     throw new DebiasError(code, `${this.path}: ${message} (while reading ${this.what} at byte ${this.pos}).`);
   }
 
-  private async need(n: number): Promise<Buffer> {
+  private need(n: number): Buffer {
     if (this.pos + n > this.fileSize) {
       this.fail("E_GGUF_TRUNCATED", `the file ends at byte ${this.fileSize} but ${n} more bytes are needed`);
     }
@@ -137,7 +137,7 @@ class HeaderCursor {
       const size = Math.min(Math.max(n, this.window), this.fileSize - this.pos);
       this.window = Math.min(this.window * 2, MAX_WINDOW);
       const next = Buffer.allocUnsafe(size);
-      const { bytesRead } = await this.fh.read(next, 0, size, this.pos);
+      const bytesRead = readSync(this.fd, next, 0, size, this.pos);
       if (bytesRead < n) this.fail("E_GGUF_TRUNCATED", `the file was shorter than its reported size`);
       this.buf = next.subarray(0, bytesRead);
       this.bufStart = this.pos;
@@ -147,32 +147,45 @@ class HeaderCursor {
     return this.buf.subarray(start, start + n);
   }
 
-  async u32(): Promise<number> {
-    return (await this.need(4)).readUInt32LE(0);
+  u32(): number {
+    return this.need(4).readUInt32LE(0);
   }
 
   /** A u64 that must be at most `max` (≤ 2^53), so it converts to a number without loss. */
-  async u64(max: number, label: string): Promise<number> {
-    const v = (await this.need(8)).readBigUInt64LE(0);
-    if (v > BigInt(max)) this.fail("E_GGUF_LIMIT", `${label} is ${v}, more than the limit ${max}`);
-    return Number(v);
+  u64(max: number, label: string): number {
+    const b = this.need(8);
+    // two u32 halves instead of a BigInt: this runs for every string in a tokenizer
+    const v = b.readUInt32LE(4) * 2 ** 32 + b.readUInt32LE(0);
+    if (v > max) this.fail("E_GGUF_LIMIT", `${label} is ${b.readBigUInt64LE(0)}, more than the limit ${max}`);
+    return v;
   }
 
-  async string(maxBytes: number, label: string): Promise<string> {
-    const len = await this.u64(Math.min(maxBytes, this.remaining - 8), `the length of ${label}`);
-    return decoder.decode(await this.need(len));
+  /**
+   * A count of things of at least `minBytes` each that follow: checked against a hard limit and
+   * against what the rest of the file can hold, before anything is allocated for them.
+   */
+  count(limit: number, minBytes: number, label: string): number {
+    const n = this.u64(limit, label);
+    const fits = Math.floor(this.remaining / minBytes);
+    if (n > fits) this.fail("E_GGUF_TRUNCATED", `${label} is ${n}, more than the ${this.remaining} bytes left in the file can hold`);
+    return n;
   }
 
-  async value(type: GgufValueType, depth: number): Promise<GgufValue> {
+  string(maxBytes: number, label: string): string {
+    const len = this.count(maxBytes, 1, `the length of ${label}`);
+    return this.need(len).toString("utf8");
+  }
+
+  value(type: GgufValueType, depth: number): GgufValue {
     switch (type) {
       case GgufValueType.STRING:
         return this.string(MAX_STRING_BYTES, "a string value");
       case GgufValueType.ARRAY:
         return this.array(depth + 1);
       case GgufValueType.BOOL:
-        return this.bool(await this.need(1), 0);
+        return this.bool(this.need(1), 0);
       default: {
-        const b = await this.need(GGUF_FIXED_SIZE[type]!);
+        const b = this.need(GGUF_FIXED_SIZE[type]!);
         return readScalar(type, b, 0);
       }
     }
@@ -184,23 +197,22 @@ class HeaderCursor {
     return v === 1;
   }
 
-  private async array(depth: number): Promise<GgufArray> {
+  private array(depth: number): GgufArray {
     if (depth > MAX_ARRAY_DEPTH) this.fail("E_GGUF_LIMIT", `arrays are nested more than ${MAX_ARRAY_DEPTH} deep`);
-    const itemType = await this.u32();
+    const itemType = this.u32();
     if (!isGgufValueType(itemType)) this.fail("E_GGUF_VALUE_TYPE", `an array has unknown item type ${itemType}`);
-    const maxByBytes = Math.floor((this.remaining - 8) / MIN_ITEM_BYTES[itemType]!);
-    const n = await this.u64(Math.max(0, Math.min(MAX_ARRAY_ITEMS, maxByBytes)), "an array length");
+    const n = this.count(MAX_ARRAY_ITEMS, MIN_ITEM_BYTES[itemType]!, "an array length");
     const width = GGUF_FIXED_SIZE[itemType];
     if (itemType === GgufValueType.BOOL) {
-      const b = await this.need(n);
+      const b = this.need(n);
       return { itemType, items: Array.from({ length: n }, (_, i) => this.bool(b, i)) };
     }
     if (width !== undefined) {
-      const b = await this.need(n * width);
+      const b = this.need(n * width);
       return { itemType, items: readNumericArray(itemType, b, n) };
     }
     const items: (string | GgufArray)[] = [];
-    for (let i = 0; i < n; i++) items.push((await this.value(itemType, depth)) as string | GgufArray);
+    for (let i = 0; i < n; i++) items.push(this.value(itemType, depth) as string | GgufArray);
     return { itemType, items: items as string[] | GgufArray[] };
   }
 }
@@ -257,28 +269,44 @@ function fail(path: string, code: string, message: string): never {
   throw new DebiasError(code, `${path}: ${message}.`);
 }
 
-/** Opens a GGUF file and parses its header; reads no tensor data. */
-export async function openGguf(path: string): Promise<GgufFile> {
-  let fh: FileHandle;
+export async function openForReading(path: string): Promise<FileHandle> {
   try {
-    fh = await open(path, "r");
+    return await open(path, "r");
   } catch (err) {
     throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
   }
+}
+
+/** Exactly `length` bytes at `offset`, or an error naming the file. */
+export async function readAt(fh: FileHandle, path: string, offset: number, length: number): Promise<Buffer> {
+  const b = Buffer.alloc(length);
+  let bytesRead: number;
+  try {
+    ({ bytesRead } = await fh.read(b, 0, length, offset));
+  } catch (err) {
+    throw new DebiasError("E_IO", `Reading ${path} failed: ${(err as Error).message}.`, { cause: err });
+  }
+  if (bytesRead !== length) fail(path, "E_GGUF_TRUNCATED", `the file ends before byte ${offset + length}; it shrank since it was opened`);
+  return b;
+}
+
+/** Opens a GGUF file and parses its header; reads no tensor data. */
+export async function openGguf(path: string): Promise<GgufFile> {
+  const fh = await openForReading(path);
   try {
     const st = await fh.stat();
     if (!st.isFile()) fail(path, "E_GGUF_OPEN", "is not a regular file");
-    return await parse(fh, path, st.size, st.mtimeMs);
+    return parse(fh.fd, path, st.size);
   } finally {
     await fh.close();
   }
 }
 
-async function parse(fh: FileHandle, path: string, fileSize: number, mtimeMs: number): Promise<GgufFile> {
-  const c: HeaderCursor = new HeaderCursor(fh, path, fileSize);
-  const magic = await c.u32();
+function parse(fd: number, path: string, fileSize: number): GgufFile {
+  const c: HeaderCursor = new HeaderCursor(fd, path, fileSize);
+  const magic = c.u32();
   if (magic !== GGUF_MAGIC) c.fail("E_GGUF_MAGIC", `not a GGUF file (magic 0x${magic.toString(16).padStart(8, "0")})`);
-  const version = await c.u32();
+  const version = c.u32();
   if (version >= 1 << 16 && (version & 0xffff) === 0) {
     c.fail("E_GGUF_BIG_ENDIAN", `big-endian GGUF (version ${version >>> 24}) is not supported`);
   }
@@ -286,9 +314,9 @@ async function parse(fh: FileHandle, path: string, fileSize: number, mtimeMs: nu
     c.fail("E_GGUF_VERSION", `GGUF version ${version} is not supported (only ${GGUF_MIN_VERSION} and ${GGUF_MAX_VERSION})`);
   }
   c.what = "the tensor count";
-  const nTensors = await c.u64(Math.min(MAX_TENSOR_COUNT, Math.floor(c.remaining / MIN_TENSOR_INFO_BYTES)), "the tensor count");
+  const nTensors = c.count(MAX_TENSOR_COUNT, MIN_TENSOR_INFO_BYTES, "the tensor count");
   c.what = "the KV count";
-  const nKv = await c.u64(Math.min(MAX_KV_COUNT, Math.floor(c.remaining / MIN_KV_BYTES)), "the KV count");
+  const nKv = c.count(MAX_KV_COUNT, MIN_KV_BYTES, "the KV count");
 
   const kvs: GgufKv[] = [];
   const kvSpans: ByteRange[] = [];
@@ -296,12 +324,12 @@ async function parse(fh: FileHandle, path: string, fileSize: number, mtimeMs: nu
   for (let i = 0; i < nKv; i++) {
     const start = c.pos;
     c.what = `KV #${i}`;
-    const key = await c.string(MAX_KEY_BYTES, `key #${i}`);
+    const key = c.string(MAX_KEY_BYTES, `key #${i}`);
     c.what = `KV '${key}'`;
     if (byKey.has(key)) c.fail("E_GGUF_DUPLICATE_KEY", `the key '${key}' appears twice`);
-    const type = await c.u32();
+    const type = c.u32();
     if (!isGgufValueType(type)) c.fail("E_GGUF_VALUE_TYPE", `unknown value type ${type}`);
-    const kv: GgufKv = { key, type, value: await c.value(type, 0) };
+    const kv: GgufKv = { key, type, value: c.value(type, 0) };
     kvs.push(kv);
     kvSpans.push({ start, end: c.pos });
     byKey.set(key, kv);
@@ -328,21 +356,21 @@ async function parse(fh: FileHandle, path: string, fileSize: number, mtimeMs: nu
   const tensorInfoStart = c.pos;
   for (let i = 0; i < nTensors; i++) {
     c.what = `tensor info #${i}`;
-    const name = await c.string(GGML_MAX_NAME - 1, `tensor name #${i}`);
+    const name = c.string(GGML_MAX_NAME - 1, `tensor name #${i}`);
     c.what = `tensor info '${name}'`;
     if (names.has(name)) c.fail("E_GGUF_DUPLICATE_TENSOR", `the tensor name '${name}' appears twice`);
     names.add(name);
-    const nDims = await c.u32();
+    const nDims = c.u32();
     if (nDims > GGML_MAX_DIMS) c.fail("E_GGUF_TENSOR_SHAPE", `tensor '${name}' has ${nDims} dimensions, more than ${GGML_MAX_DIMS}`);
     const ne: number[] = [];
     let nElements = 1;
     for (let d = 0; d < nDims; d++) {
-      const v = await c.u64(Number.MAX_SAFE_INTEGER, `dimension ${d} of tensor '${name}'`);
+      const v = c.u64(Number.MAX_SAFE_INTEGER, `dimension ${d} of tensor '${name}'`);
       ne.push(v);
       nElements *= v;
       if (nElements > Number.MAX_SAFE_INTEGER) c.fail("E_GGUF_TENSOR_SHAPE", `tensor '${name}' has more than 2^53 elements`);
     }
-    const typeId = await c.u32();
+    const typeId = c.u32();
     const type = ggmlTypeById(typeId);
     if (!type) {
       const removed = removedGgmlTypeName(typeId);
@@ -354,7 +382,7 @@ async function parse(fh: FileHandle, path: string, fileSize: number, mtimeMs: nu
     if (ne0 % type.blockSize !== 0) {
       c.fail("E_GGUF_TENSOR_SHAPE", `tensor '${name}' rows of ${ne0} elements are not whole ${type.name} blocks of ${type.blockSize}`);
     }
-    const offset = await c.u64(Number.MAX_SAFE_INTEGER, `the offset of tensor '${name}'`);
+    const offset = c.u64(Number.MAX_SAFE_INTEGER, `the offset of tensor '${name}'`);
     if (offset % alignment !== 0) {
       c.fail("E_GGUF_TENSOR_OFFSET", `tensor '${name}' offset ${offset} is not a multiple of the alignment ${alignment}`);
     }
@@ -391,7 +419,6 @@ async function parse(fh: FileHandle, path: string, fileSize: number, mtimeMs: nu
     path,
     version,
     fileSize,
-    mtimeMs,
     alignment,
     dataOffset,
     kvs,

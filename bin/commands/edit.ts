@@ -1,0 +1,55 @@
+import { readFile } from "node:fs/promises";
+import type { Argv, CommandModule } from "yargs";
+import { DebiasError } from "../../lib/errors.js";
+import { editInPlace, editToNewFile } from "../../lib/gguf/editor.js";
+import type { NeuronEdit } from "../../lib/gguf/neuron-edit.js";
+import { nativeRequantizer } from "../../lib/requantizer.js";
+import { TOOL } from "../../lib/version.js";
+import { handle, printResult, type CommonArgs } from "../cli.js";
+
+/**
+ * Reads a neuron list: a JSON array of {layer, index, scale?} (scale 0 = zero, the default), or the
+ * output of `locate --json` / `run --json`, of which the neurons classed "gender" are taken.
+ */
+export async function readNeuronList(file: string): Promise<NeuronEdit[]> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new DebiasError("E_NEURON_LIST", `cannot read the neuron list ${file}: ${(err as Error).message}`);
+  }
+  const object = value as { neurons?: unknown; edited?: unknown };
+  const list = Array.isArray(value) ? value : Array.isArray(object.edited) ? object.edited : Array.isArray(object.neurons) ? (object.neurons as { kind?: string }[]).filter((n) => n.kind === undefined || n.kind === "gender") : null;
+  if (!list) throw new DebiasError("E_NEURON_LIST", `${file} holds neither a list of {layer, index, scale} nor a locate result`);
+  return list.map((entry, i) => {
+    const { layer, index, scale = 0 } = entry as { layer?: unknown; index?: unknown; scale?: unknown };
+    if (!Number.isInteger(layer) || !Number.isInteger(index) || typeof scale !== "number") {
+      throw new DebiasError("E_NEURON_LIST", `entry ${i} of ${file} is not {layer: integer, index: integer, scale?: number}`);
+    }
+    return { layer: layer as number, index: index as number, scale };
+  });
+}
+
+export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string }> = {
+  command: "edit <model>",
+  describe: "Zero or scale FFN neurons in a GGUF file, in place (journaled, undoable) or into a new file",
+  builder: (y) =>
+    y
+      .positional("model", { type: "string", demandOption: true })
+      .option("neurons", { type: "string", demandOption: true, describe: "JSON list of {layer, index, scale}, or a locate/run result" })
+      .option("in-place", { type: "boolean", default: false, describe: "Edit the file itself (journaled; undo restores it byte for byte)" })
+      .option("output", { alias: "o", type: "string", describe: "Write the edited model to this new file" })
+      .check((a) => {
+        if (a.inPlace === Boolean(a.output)) throw new Error("Give exactly one of --in-place or -o OUT.");
+        return true;
+      // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
+      }) as unknown as Argv<CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string }>,
+  handler: (args) =>
+    handle(async () => {
+      const edits = await readNeuronList(args.neurons);
+      const options = { requantizer: nativeRequantizer, tool: TOOL };
+      const result = args.inPlace ? await editInPlace(args.model, edits, options) : await editToNewFile(args.model, args.output!, edits, options);
+      const out = { file: result.file, edited: result.edited, bytesWritten: result.bytesWritten, journal: "journal" in result ? result.journal : null, description: result.description, maxRelError: result.maxRelError, maxAbsError: result.maxAbsError };
+      printResult(args, out, () => [`edited ${out.edited.length} neurons of ${out.file}: ${out.bytesWritten} bytes written`, ...out.description, out.journal ? `undo with: gguf-debias undo ${out.file}` : ""].filter(Boolean).join("\n"));
+    }),
+};

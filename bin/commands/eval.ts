@@ -1,0 +1,33 @@
+import type { CommandModule } from "yargs";
+import { compareRuns } from "../../lib/bias/neutral-text.js";
+import { openSession } from "../../lib/pipeline.js";
+import { workloadFor } from "../../lib/workload-for.js";
+import { fixed, handle, printResult, progress } from "../cli.js";
+import { modelOptions, type ModelArgs } from "./score.js";
+
+export const evalCommand: CommandModule<ModelArgs, ModelArgs & { base: string }> = {
+  command: "eval <model>",
+  describe: "Compare an edited model with its original on neutral text: KL, top-1 agreement, perplexity",
+  builder: (y) =>
+    y
+      .positional("model", { type: "string", demandOption: true })
+      .option("base", { type: "string", demandOption: true, describe: "The original model" })
+      .options(modelOptions),
+  handler: (args) =>
+    handle(async () => {
+      const workload = await workloadFor(args.base, args.dataset);
+      const report = progress(args);
+      const runOn = async (path: string) => {
+        report(`evaluating ${path} on neutral text`, 0, 1);
+        const session = await openSession(path, workload, args.threads ? { threads: args.threads } : {});
+        try {
+          return await session.neutral.run(session.evaluator);
+        } finally {
+          session.model.dispose();
+        }
+      };
+      const base = await runOn(args.base);
+      const result = compareRuns(base, await runOn(args.model!));
+      printResult(args, result, () => `KL(original ‖ edited) ${fixed(result.kl, 5)} nats, top-1 agreement ${fixed(100 * result.top1Agreement, 1)}%, perplexity ${fixed(result.perplexity, 3)} (original ${fixed(result.basePerplexity, 3)})`);
+    }),
+};

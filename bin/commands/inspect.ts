@@ -1,0 +1,76 @@
+import type { CommandModule } from "yargs";
+import { ffnLayout } from "../../lib/architectures.js";
+import { listEdits } from "../../lib/gguf/editor.js";
+import { openGguf } from "../../lib/gguf/reader.js";
+import { handle, printResult, table, type CommonArgs } from "../cli.js";
+
+export interface InspectResult {
+  file: string;
+  version: number;
+  arch: string | null;
+  nLayer: number | null;
+  nEmbd: number | null;
+  nFf: number | null;
+  gated: boolean | null;
+  supported: boolean;
+  tensorCount: number;
+  tensors: { name: string; type: string; shape: number[]; offset: number }[];
+  edits: unknown[];
+  provenance: unknown;
+}
+
+/** What a GGUF file holds, read from its header alone (no weights are loaded). */
+export async function inspect(path: string): Promise<InspectResult> {
+  const file = await openGguf(path);
+  const arch = file.arch ?? null;
+  const int = (key: string) => (arch ? (file.kvInteger(`${arch}.${key}`) ?? null) : null);
+  let supported = false;
+  let gated: boolean | null = null;
+  if (arch) {
+    try {
+      gated = ffnLayout(arch).gate !== "none";
+      supported = true;
+    } catch {
+      gated = file.tensor("blk.0.ffn_gate.weight") !== undefined;
+    }
+  }
+  const history = await listEdits(path);
+  return {
+    file: path,
+    version: file.version,
+    arch,
+    nLayer: int("block_count"),
+    nEmbd: int("embedding_length"),
+    nFf: int("feed_forward_length"),
+    gated,
+    supported,
+    tensorCount: file.tensors.length,
+    tensors: file.tensors.map((t) => ({ name: t.name, type: t.type.name, shape: [...t.ne], offset: t.offset })),
+    edits: [...history.entries],
+    provenance: history.provenance,
+  };
+}
+
+export const inspectCommand: CommandModule<CommonArgs, CommonArgs & { model?: string; tensors: boolean }> = {
+  command: "inspect [model]",
+  describe: "Show a GGUF model's architecture, FFN layout, tensors and edit history",
+  builder: (y) =>
+    y
+      .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
+      .option("tensors", { type: "boolean", default: false, describe: "List every tensor in the human output" }),
+  handler: (args) =>
+    handle(async () => {
+      const { defaultModelPath } = await import("../../lib/workload-for.js");
+      const result = await inspect(args.model ?? defaultModelPath());
+      printResult(args, result, () => {
+        const lines = [
+          `${result.file}: GGUF v${result.version}, ${result.arch ?? "no architecture"}${result.supported ? "" : " (not supported for neuron editing)"}`,
+          `${result.nLayer} layers, n_embd ${result.nEmbd}, ${result.nFf} FFN neurons per layer, ${result.gated ? "gated" : "ungated"} FFN, ${result.tensorCount} tensors`,
+        ];
+        if (args.tensors) lines.push(table([["tensor", "type", "shape"], ...result.tensors.map((t) => [t.name, t.type, t.shape.join("×")])]));
+        lines.push(result.edits.length === 0 ? "no in-place edits recorded" : `${result.edits.length} in-place edit(s) recorded (undo with \`gguf-debias undo\`)`);
+        if (result.provenance) lines.push(`written by gguf-debias from a source file: ${JSON.stringify(result.provenance)}`);
+        return lines.join("\n");
+      });
+    }),
+};

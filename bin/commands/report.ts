@@ -1,0 +1,24 @@
+import { readFile } from "node:fs/promises";
+import type { CommandModule } from "yargs";
+import { DebiasError } from "../../lib/errors.js";
+import type { RunResult } from "../../lib/pipeline.js";
+import { renderReport } from "../../lib/report.js";
+import { handle, printResult, type CommonArgs } from "../cli.js";
+
+export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: string }> = {
+  command: "report <result>",
+  describe: "Print the readable summary of a saved `run --json` result",
+  builder: (y) => y.positional("result", { type: "string", demandOption: true }),
+  handler: (args) =>
+    handle(async () => {
+      let result: RunResult;
+      try {
+        result = JSON.parse(await readFile(args.result, "utf8")) as RunResult;
+      } catch (err) {
+        throw new DebiasError("E_RUN_RESULT", `cannot read the run result ${args.result}: ${(err as Error).message}`);
+      }
+      if (!result.before || !result.after || !result.verdict) throw new DebiasError("E_RUN_RESULT", `${args.result} is not the output of \`gguf-debias run --json\``);
+      const text = renderReport(result);
+      printResult(args, { report: text }, () => text);
+    }),
+};

@@ -1,0 +1,89 @@
+// Gender-free text on which an edit must change nothing: the next-token distributions at every position
+// give KL(original ‖ edited) and top-1 agreement; the log-prob of each actual next token gives perplexity.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { DebiasError } from "../errors.js";
+import type { Evaluator, InterventionSpec, PromptPosition } from "../llama/evaluator.js";
+import type { LlamaModel } from "../llama/model.js";
+import { packageRoot } from "../package-root.js";
+import { klDivergence, perplexity } from "./metrics.js";
+
+/** The neutral English text shipped with the package, one sentence a line. */
+export function defaultNeutralSentences(): string[] {
+  return readFileSync(join(packageRoot(), "data", "neutral.txt"), "utf8").split("\n").map((s) => s.trim()).filter(Boolean);
+}
+
+export interface Capability {
+  /** Mean KL(original ‖ edited) over every predicted position, nats. */
+  kl: number;
+  /** Share of positions where both models' most likely next token agree. */
+  top1Agreement: number;
+  perplexity: number;
+  basePerplexity: number;
+}
+
+/** Next-token distributions of a model on the neutral text, with what is needed to compare them. */
+export interface NeutralRun {
+  rows: Float32Array[];
+  /** log p of the actual next token at each row. */
+  nextLogprobs: Float64Array;
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let v = 1; v < row.length; v++) if (row[v]! > row[best]!) best = v;
+  return best;
+}
+
+export class NeutralText {
+  readonly prompts: Int32Array[];
+  readonly positions: PromptPosition[];
+  readonly #next: number[];
+
+  constructor(model: LlamaModel, sentences: readonly string[]) {
+    this.prompts = sentences.map((s) => model.tokenize(s)).filter((tokens) => tokens.length >= 2);
+    if (this.prompts.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", "the neutral text holds no sentence of two or more tokens");
+    this.positions = this.prompts.flatMap((tokens, prompt) => Array.from({ length: tokens.length - 1 }, (_, position) => ({ prompt, position })));
+    this.#next = this.positions.map(({ prompt, position }) => this.prompts[prompt]![position + 1]!);
+  }
+
+  async run(evaluator: Evaluator, interventions: readonly InterventionSpec[] = []): Promise<NeutralRun> {
+    const { distributions } = await evaluator.evaluate({ prompts: this.prompts, distributions: this.positions, interventions });
+    return { rows: distributions, nextLogprobs: Float64Array.from(distributions, (row, i) => row[this.#next[i]!]!) };
+  }
+
+  /** Mean KL(base ‖ edited) for many intervention variants, a few variants per evaluation to bound memory. */
+  async klVariants(evaluator: Evaluator, base: NeutralRun, variants: readonly (readonly InterventionSpec[])[], group = 8): Promise<number[]> {
+    const out: number[] = [];
+    const n = this.prompts.length;
+    for (let first = 0; first < variants.length; first += group) {
+      const batch = variants.slice(first, first + group);
+      const prompts = batch.flatMap(() => this.prompts);
+      const positions = batch.flatMap((_, v) => this.positions.map((p) => ({ prompt: v * n + p.prompt, position: p.position })));
+      const interventions = batch.flatMap((variant, v) => variant.map((iv) => ({ ...iv, prompts: Array.from({ length: n }, (_, p) => v * n + p) })));
+      const { distributions } = await evaluator.evaluate({ prompts, distributions: positions, interventions });
+      batch.forEach((_, v) => {
+        let sum = 0;
+        for (let i = 0; i < this.positions.length; i++) sum += klDivergence(base.rows[i]!, distributions[v * this.positions.length + i]!);
+        out.push(sum / this.positions.length);
+      });
+    }
+    return out;
+  }
+}
+
+export function compareRuns(base: NeutralRun, edited: NeutralRun): Capability {
+  let kl = 0;
+  let agree = 0;
+  base.rows.forEach((row, i) => {
+    kl += klDivergence(row, edited.rows[i]!);
+    if (argmax(row) === argmax(edited.rows[i]!)) agree++;
+  });
+  const nll = (run: NeutralRun) => -run.nextLogprobs.reduce((s, v) => s + v, 0);
+  return {
+    kl: kl / base.rows.length,
+    top1Agreement: agree / base.rows.length,
+    perplexity: perplexity(nll(edited), edited.nextLogprobs.length),
+    basePerplexity: perplexity(nll(base), base.nextLogprobs.length),
+  };
+}

@@ -5,25 +5,32 @@
 //   2. capturing the FFN activations of every layer vs plain evaluation (target ≤ 1.15);
 //   3. many short prompts in one decode vs one long prompt of the same total length.
 // Usage: node dist/bench/eval.js [--model FILE] [--tokens 512] [--threads N] [--reps 5]
+// Without --model it generates a random-weight llama of ~220 MB (8 layers, n_embd 768, n_ff 2048): the
+// fixtures are so small that per-call overhead, not compute, would dominate every ratio.
 // llama-bench is built once into vendor/build-bench (minutes) unless LLAMA_BENCH names a binary.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LlamaModel } from "../lib/llama/model.js";
 import type { EvaluationRequest, Evaluator } from "../lib/llama/evaluator.js";
 import { packageRoot } from "../lib/package-root.js";
+import { writeSyntheticLlama } from "./synthetic-model.js";
 import { unpackLlamaSource } from "./vendor.js";
 
 const { values: args } = parseArgs({
   options: {
-    model: { type: "string", default: join(packageRoot(), "test", "fixtures", "llama-localized.f32.gguf") },
+    model: { type: "string" },
     tokens: { type: "string", default: "512" },
     threads: { type: "string", default: String(Math.min(availableParallelism(), 8)) },
     reps: { type: "string", default: "5" },
   },
 });
+const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-bench-eval-"));
+process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
+const modelPath = args.model ?? join(scratch, "synthetic.gguf");
+if (!args.model) await writeSyntheticLlama(modelPath, { nLayer: 8, nEmbd: 768, nFf: 2048, nHead: 12 });
 const nTokens = Number(args.tokens);
 const threads = Number(args.threads);
 const reps = Number(args.reps);
@@ -42,7 +49,7 @@ async function llamaBench(): Promise<string> {
 }
 
 async function referenceTokensPerSecond(): Promise<number> {
-  const out = execFileSync(await llamaBench(), ["-m", args.model, "-p", String(nTokens), "-n", "0", "-t", String(threads), "-r", String(reps), "-b", String(nTokens), "-ub", String(nTokens), "-fa", "off", "-ctk", "f16", "-ctv", "f16", "-o", "json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const out = execFileSync(await llamaBench(), ["-m", modelPath, "-p", String(nTokens), "-n", "0", "-t", String(threads), "-r", String(reps), "-b", String(nTokens), "-ub", String(nTokens), "-fa", "off", "-ctk", "f16", "-ctv", "f16", "-o", "json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   const rows = JSON.parse(out) as { avg_ts: number }[];
   return rows[0]!.avg_ts;
 }
@@ -56,7 +63,7 @@ async function tokensPerSecond(evaluator: Evaluator, request: EvaluationRequest)
   return (total * reps) / seconds;
 }
 
-const model = await LlamaModel.load(args.model);
+const model = await LlamaModel.load(modelPath);
 const { nLayer, nVocab } = model.facts;
 const evaluator = await model.createEvaluator({ nCtx: nTokens, nSeqMax: 64, threads, kvType: "f16" });
 const exact = await model.createEvaluator({ nCtx: nTokens, nSeqMax: 64, threads });
@@ -78,7 +85,7 @@ const plainF32 = await tokensPerSecond(exact, long);
 model.dispose();
 
 const line = (label: string, value: number, ratio: string) => console.log(`${label.padEnd(58)} ${value.toFixed(0).padStart(9)} tok/s  ${ratio}`);
-console.log(`model ${args.model} (${model.facts.description}), ${nTokens} tokens, ${threads} threads, ${reps} reps`);
+console.log(`model ${args.model ?? "synthetic"} (${model.facts.description}), ${nTokens} tokens, ${threads} threads, ${reps} reps`);
 line("llama-bench pp (same bundle, F16 KV, no flash attention)", reference, "reference");
 line("evaluate: one prompt", plain, `ratio vs llama-bench ${(plain / reference).toFixed(3)} (target ≥ 0.9)`);
 line("evaluate: one prompt, capture all layers at last position", captureLast, `time ratio vs plain ${(plain / captureLast).toFixed(3)} (target ≤ 1.15)`);

@@ -1,0 +1,22 @@
+// The public API of gguf-debias: the same functions the CLI uses.
+export { DebiasError, isDebiasError } from "./errors.js";
+export { ffnLayout, supportedArchitectures, type FfnLayout, type GateLayout } from "./architectures.js";
+export { native, useGpuBackend, type GpuBackend } from "./native.js";
+export { LlamaModel, type LoadOptions, type ModelFacts } from "./llama/model.js";
+export type { Evaluation, EvaluationRequest, Evaluator, EvaluatorOptions, InterventionSpec, PromptPosition, TargetSpec } from "./llama/evaluator.js";
+export * from "./gguf/index.js";
+export { nativeRequantizer } from "./requantizer.js";
+export { datasetFromManifest, defaultDatasetPath, loadDataset, probes, validateDataset, type BiasDataset, type DatasetWord, type Probe, type Template, type TargetPair } from "./bias/dataset.js";
+export { scoreBias, klDivergence, meanKlDivergence, perplexity, top1Agreement, type BiasScore, type GroupMetrics, type WordScore } from "./bias/metrics.js";
+export { ProbeSet, type TokenizedProbe } from "./bias/probe-set.js";
+export { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./bias/neutral-text.js";
+export { loadWinoBias, scoreWinoBias } from "./bias/winobias.js";
+export { loadCrowsPairs, scoreCrowsPairs } from "./bias/crows-pairs.js";
+export { locate, type LocatedNeuron, type LocateOptions, type LocateResult, type NeuronKind } from "./attribution/locate.js";
+export { causalEffects, type Baseline, type CausalEffect } from "./attribution/causal.js";
+export { directEffects, valueVectors } from "./attribution/direct-effect.js";
+export { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./selection.js";
+export { defaultWorkload, manifestWorkload, openSession, run, verdictOf, type RunOptions, type RunResult, type Verdict, type Workload } from "./pipeline.js";
+export { defaultModelPath, workloadFor } from "./workload-for.js";
+export { renderReport } from "./report.js";
+export { VERSION } from "./version.js";

@@ -7,6 +7,9 @@ export interface CommonArgs {
   quiet: boolean;
 }
 
+/** A wrong combination of arguments: reported like yargs' own usage errors (exit code 2). */
+export class UsageError extends Error {}
+
 export function printResult(args: CommonArgs, value: unknown, human: () => string): void {
   process.stdout.write(args.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import yargs from "yargs";
+import { UsageError } from "./cli.js";
 import { hideBin } from "yargs/helpers";
 import { editCommand } from "./commands/edit.js";
 import { evalCommand } from "./commands/eval.js";
@@ -25,8 +26,8 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, "Name a command (see --help).")
   .strict()
   .fail((message, error) => {
-    if (error) throw error;
-    process.stderr.write(`gguf-debias: ${message}\n`);
+    if (error && !(error instanceof UsageError)) throw error;
+    process.stderr.write(`gguf-debias: ${message ?? error?.message}\n`);
     process.exit(2);
   })
   .help()

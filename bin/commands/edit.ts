@@ -5,7 +5,7 @@ import { editInPlace, editToNewFile } from "../../lib/gguf/editor.js";
 import type { NeuronEdit } from "../../lib/gguf/neuron-edit.js";
 import { nativeRequantizer } from "../../lib/requantizer.js";
 import { TOOL } from "../../lib/version.js";
-import { handle, printResult, type CommonArgs } from "../cli.js";
+import { UsageError, handle, printResult, type CommonArgs } from "../cli.js";
 
 /**
  * Reads a neuron list: a JSON array of {layer, index, scale?} (scale 0 = zero, the default), or the
@@ -40,7 +40,7 @@ export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string
       .option("in-place", { type: "boolean", default: false, describe: "Edit the file itself (journaled; undo restores it byte for byte)" })
       .option("output", { alias: "o", type: "string", describe: "Write the edited model to this new file" })
       .check((a) => {
-        if (a.inPlace === Boolean(a.output)) throw new Error("Give exactly one of --in-place or -o OUT.");
+        if (a.inPlace === Boolean(a.output)) throw new UsageError("Give exactly one of --in-place or -o OUT.");
         return true;
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
       }) as unknown as Argv<CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string }>,

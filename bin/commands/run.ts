@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from "yargs";
 import { run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/report.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
-import { handle, printResult, progress } from "../cli.js";
+import { UsageError, handle, printResult, progress } from "../cli.js";
 import { modelOptions, type ModelArgs } from "./score.js";
 
 interface RunArgs extends ModelArgs {
@@ -30,8 +30,8 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("scale", { type: "number", default: 0, describe: "Scale chosen neurons by this instead of zeroing them" })
       .option("seed", { type: "number", default: 1 })
       .check((a) => {
-        if (a.inPlace && a.output) throw new Error("Give either --in-place or -o OUT, not both.");
-        if (!(a.scale >= 0 && a.scale < 1)) throw new Error("--scale must be at least 0 and below 1.");
+        if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
+        if (!(a.scale >= 0 && a.scale < 1)) throw new UsageError("--scale must be at least 0 and below 1.");
         return true;
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
       }) as unknown as Argv<RunArgs>,

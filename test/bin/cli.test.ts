@@ -1,0 +1,107 @@
+// The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
+// and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import t from "tap";
+import { sha256File } from "../../lib/gguf/editor.js";
+import { packageRoot } from "../../lib/package-root.js";
+import { fixturePath } from "../helpers/fixtures.js";
+
+const cli = join(packageRoot(), "dist", "bin", "gguf-debias.js");
+const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-cli-"));
+t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function gguf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+t.test("inspect --json follows the contract", async (t) => {
+  const { code, stdout } = await gguf("inspect", "--json");
+  t.equal(code, 0);
+  const result = JSON.parse(stdout);
+  t.match(result, { version: 3, arch: "llama", nLayer: 4, nEmbd: 256, gated: true, tensorCount: Number, edits: [] });
+  t.match(result.tensors[0], { name: String, type: String, shape: Array, offset: Number });
+});
+
+t.test("edit in place, inspect, undo: back to the original bytes", async (t) => {
+  const model = join(scratch, "model.gguf");
+  copyFileSync(fixturePath("gpt2-localized"), model);
+  const original = await sha256File(model);
+  const neurons = join(scratch, "neurons.json");
+  writeFileSync(neurons, JSON.stringify([{ layer: 1, index: 5, scale: 0 }, { layer: 2, index: 9, scale: 0.5 }]));
+  const edit = await gguf("edit", model, "--neurons", neurons, "--in-place", "--json");
+  t.equal(edit.code, 0, edit.stderr);
+  const edited = JSON.parse(edit.stdout);
+  t.match(edited, { file: model, edited: [{ layer: 1, index: 5, scale: 0 }, { layer: 2, index: 9, scale: 0.5 }], bytesWritten: Number, journal: String });
+  t.ok(edited.bytesWritten > 0 && edited.bytesWritten < 10000, `${edited.bytesWritten} bytes written`);
+  t.not(await sha256File(model), original);
+  const inspect = JSON.parse((await gguf("inspect", model, "--json")).stdout);
+  t.equal(inspect.edits.length, 1, "inspect lists the edit");
+  const undo = await gguf("undo", model, "--json");
+  t.equal(undo.code, 0, undo.stderr);
+  t.match(JSON.parse(undo.stdout), { file: model, restored: true, sha256: original });
+  t.equal(await sha256File(model), original);
+});
+
+t.test("edit to a new file carries provenance", async (t) => {
+  const neurons = join(scratch, "n.json");
+  writeFileSync(neurons, JSON.stringify({ neurons: [{ layer: 1, index: 3, kind: "gender" }, { layer: 0, index: 1, kind: "general" }] }));
+  const out = join(scratch, "out.gguf");
+  const edit = await gguf("edit", fixturePath("llama-localized"), "--neurons", neurons, "-o", out, "--json");
+  t.equal(edit.code, 0, edit.stderr);
+  t.same(JSON.parse(edit.stdout).edited, [{ layer: 1, index: 3, scale: 0 }], "only gender neurons are taken from a locate result");
+  const inspect = JSON.parse((await gguf("inspect", out, "--json")).stdout);
+  t.ok(inspect.provenance, "debias.* metadata");
+  const evaluation = await gguf("eval", out, "--base", fixturePath("llama-localized"), "--json");
+  t.equal(evaluation.code, 0, evaluation.stderr);
+  const result = JSON.parse(evaluation.stdout);
+  t.match(result, { kl: Number, top1Agreement: Number, perplexity: Number, basePerplexity: Number });
+  t.ok(result.kl > 0 && result.kl < 0.05, `KL ${result.kl}`);
+});
+
+t.test("bad input: one sentence, non-zero exit, nothing touched", async (t) => {
+  const missing = await gguf("inspect", join(scratch, "missing.gguf"));
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /^gguf-debias: .*missing\.gguf.*\n$/);
+  const text = join(scratch, "text.gguf");
+  writeFileSync(text, "not a model at all, just text\n");
+  t.equal((await gguf("score", text)).code, 1);
+  const neurons = join(scratch, "bad.json");
+  writeFileSync(neurons, "[{\"layer\": 1}]");
+  const model = join(scratch, "m.gguf");
+  copyFileSync(fixturePath("llama-localized"), model);
+  const before = await sha256File(model);
+  const bad = await gguf("edit", model, "--neurons", neurons, "--in-place");
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /entry 0 .* is not \{layer/);
+  writeFileSync(neurons, JSON.stringify([{ layer: 1, index: 99999, scale: 0 }]));
+  const range = await gguf("edit", model, "--neurons", neurons, "--in-place");
+  t.equal(range.code, 1);
+  t.match(range.stderr, /99999/);
+  t.equal(await sha256File(model), before, "the model is unchanged");
+  t.equal((await gguf("edit", model, "--neurons", neurons)).code, 2, "neither --in-place nor -o");
+  t.equal((await gguf("frobnicate")).code, 2, "unknown command");
+  t.equal((await gguf("undo", model)).code, 1, "nothing to undo");
+});
+
+t.test("score and locate: clean JSON on stdout, progress on stderr", async (t) => {
+  const score = await gguf("score", "--json");
+  t.equal(score.code, 0, score.stderr);
+  const result = JSON.parse(score.stdout);
+  t.match(result, { bias: Number, biasSigned: Number, biasedFraction: Number, factualAccuracy: Number, factualMargin: Number, splits: { selection: Object, heldout: Object }, categories: Object, words: Array });
+  t.match(result.words[0], { word: String, category: String, label: String, split: String, b: Number });
+  const located = await gguf("locate", "--json", "--candidates", "4");
+  t.equal(located.code, 0, located.stderr);
+  const neurons = JSON.parse(located.stdout).neurons;
+  t.match(neurons[0], { layer: Number, index: Number, dla: Number, causal: { dBias: Number, dFactual: Number, kl: Number }, kind: /^(gender|general|other)$/ });
+  t.match(located.stderr, /causal effects \d+\/\d+/, "progress on stderr");
+});

@@ -14,18 +14,7 @@ import { GgufValueType as V, type GgufKv } from "../lib/gguf/format.js";
 import { ggmlTypeByName } from "../lib/gguf/ggml-types.js";
 import { openGguf, type GgufFile } from "../lib/gguf/reader.js";
 import { buildGguf, type TensorData } from "../lib/gguf/writer.js";
-
-/** mulberry32: a tiny seeded PRNG, so a failing case can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../lib/random.js";
 
 function baseFiles(): Buffer[] {
   const tensor = (name: string, type: string, ne: number[], fill: number): TensorData => {
@@ -155,7 +144,7 @@ export async function fuzzGguf(iterations: number, seed: number): Promise<FuzzRe
       writeFileSync(path, bytes);
       bases.push({ bytes, g: await openGguf(path) });
     }
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     for (let i = 0; i < iterations; i++) {
       const base = bases[Math.floor(rand() * bases.length)]!;
       const bytes = mutate(base.bytes, base.g, rand);

@@ -6,7 +6,7 @@ import { GgufValueType, type GgufKv } from "../lib/gguf/format.js";
 import { ggmlTypeByName } from "../lib/gguf/ggml-types.js";
 import { openGguf } from "../lib/gguf/reader.js";
 import { buildGguf, type TensorData } from "../lib/gguf/writer.js";
-import { seededRandom } from "../lib/attribution/neurons.js";
+import { seededRandom } from "../lib/random.js";
 import { packageRoot } from "../lib/package-root.js";
 
 export interface SyntheticShape {

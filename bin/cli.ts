@@ -41,10 +41,4 @@ export async function handle(body: () => Promise<void>): Promise<void> {
   }
 }
 
-export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
-
-/** A plain text table, columns padded to their widest cell. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ")).join("\n");
-}
+export { fixed, table } from "../lib/report.js";

@@ -10,7 +10,8 @@ import type { LlamaModel } from "../llama/model.js";
 import type { GgufFile } from "../gguf/reader.js";
 import { causalEffects, type Baseline, type CausalEffect } from "./causal.js";
 import { directEffects } from "./direct-effect.js";
-import { byPosition, mean, neuronKey, seededRandom, std, type NeuronId } from "./neurons.js";
+import { seededRandom } from "../random.js";
+import { byPosition, mean, neuronKey, std, type NeuronId } from "./neurons.js";
 import { neutralMagnitudes, wordCorrelations } from "./word-tracking.js";
 
 export type NeuronKind = "gender" | "general" | "other";

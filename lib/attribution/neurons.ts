@@ -9,18 +9,6 @@ export const neuronKey = (n: NeuronId): string => `${n.layer}:${n.index}`;
 /** Layer, then index: the stable order every output uses. */
 export const byPosition = (a: NeuronId, b: NeuronId): number => a.layer - b.layer || a.index - b.index;
 
-/** Deterministic PRNG (mulberry32) so random baselines repeat exactly from run to run. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Groups neurons (with a scale) into one intervention per layer, layers ascending. */
 export function interventionsFor(neurons: readonly (NeuronId & { scale?: number })[]): { layer: number; neurons: number[]; scales: number[] }[] {
   const byLayer = new Map<number, { neurons: number[]; scales: number[] }>();

@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { ffnLayout, type FfnLayout } from "../architectures.js";
 import { DebiasError } from "../errors.js";
-import { native, useGpuBackend, type GpuBackend, type NativeModel } from "../native.js";
+import { native, useGpuBackend, type GpuBackend, type NativeFacts, type NativeModel } from "../native.js";
 import { Evaluator, type EvaluatorOptions } from "./evaluator.js";
 
 export interface LoadOptions {
@@ -15,23 +15,9 @@ export interface LoadOptions {
   mmap?: boolean;
 }
 
-export interface ModelFacts {
-  path: string;
-  arch: string;
-  description: string;
-  nLayer: number;
-  nEmbd: number;
-  nHead: number;
+export interface ModelFacts extends NativeFacts {
   /** FFN neurons per layer, from `<arch>.feed_forward_length`; null where the file stores a per-layer list. */
   nFf: number | null;
-  nVocab: number;
-  nCtxTrain: number;
-  nParams: number;
-  sizeBytes: number;
-  bos: number;
-  eos: number;
-  addBos: boolean;
-  meta: Record<string, string>;
 }
 
 function checkGgufFile(path: string): void {

@@ -7,7 +7,7 @@ import { numberToBf16, numberToF16, f16ToNumber } from "../../lib/gguf/float.js"
 import { ggmlTypeByName, type GgmlType } from "../../lib/gguf/ggml-types.js";
 import type { Requantizer } from "../../lib/gguf/neuron-edit.js";
 import { buildGguf, type TensorData } from "../../lib/gguf/writer.js";
-import { rng } from "../../bench/fuzz-gguf.js";
+import { seededRandom } from "../../lib/random.js";
 
 export const T = (name: string): GgmlType => ggmlTypeByName(name)!;
 
@@ -64,7 +64,7 @@ export function modelParts(spec: ModelSpec = {}): { kvs: GgufKv[]; tensors: Tens
   const up = T(spec.upType ?? "F32");
   const down = T(spec.downType ?? spec.upType ?? "F32");
   const f32 = T("F32");
-  const rand = rng(spec.seed ?? 1);
+  const rand = seededRandom(spec.seed ?? 1);
   const tensors: TensorData[] = [];
   const add = (name: string, type: GgmlType, ne: number[]): void => {
     tensors.push({ name, type, ne, data: randomData(type, ne.reduce((a, b) => a * b, 1), rand) });

@@ -2,13 +2,13 @@
 // Builds the addon on `npm install`. Default: link the prebuilt llama.cpp libraries that the pinned
 // node-llama-cpp installs for this platform (about a minute); where none fits, or when asked
 // (GGUF_DEBIAS_LLAMA=source, or any GGUF_DEBIAS_CMAKE_ARGS such as -DGGML_CUDA=ON), build the vendored
-// llama.cpp source statically (several minutes). Both use the same llama.cpp commit.
+// llama.cpp source statically (several minutes). Both use the same llama.cpp commit. Builds are
+// incremental: rerunning after a change to cpp/ recompiles only what changed (--force starts clean).
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
 import { packageRoot, unpack } from "./unpack.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -48,21 +48,11 @@ function main() {
 
   const commit = readFileSync(join(root, "vendor", "llama.cpp.commit"), "utf8").trim();
   const wanted = { llama: mode, commit, cmakeArgs: extra, prebuiltDir: mode === "prebuilt" ? prebuiltDir : null };
-  if (!force && existsSync(stampFile) && existsSync(join(release, "gguf_debias.node"))) {
-    const stamp = JSON.parse(readFileSync(stampFile, "utf8"));
-    if (JSON.stringify({ llama: stamp.llama, commit: stamp.commit, cmakeArgs: stamp.cmakeArgs, prebuiltDir: stamp.prebuiltDir }) === JSON.stringify(wanted)) {
-      console.error(`gguf-debias: addon already built (${mode} llama.cpp); use --force to rebuild`);
-      return;
-    }
-  }
-
   unpack();
-  const require = createRequire(import.meta.url);
-  const addonApi = dirname(require.resolve("node-addon-api/package.json"));
   const cmakeJs = join(packageRoot("cmake-js"), "bin", "cmake-js");
   const args = [cmakeJs, force ? "rebuild" : "compile", "--directory", root, "--out", join(root, "build"),
     "--parallel", String(Math.max(1, cpus().length)),
-    `--CDGGUF_DEBIAS_LLAMA=${mode}`, `--CDNODE_ADDON_API_DIR=${addonApi}`, "--CDCMAKE_BUILD_TYPE=Release"];
+    `--CDGGUF_DEBIAS_LLAMA=${mode}`, "--CDCMAKE_BUILD_TYPE=Release"];
   if (mode === "prebuilt") args.push(`--CDGGUF_DEBIAS_PREBUILT_DIR=${prebuiltDir}`);
   for (const flag of extra) {
     if (!flag.startsWith("-D")) throw new Error(`GGUF_DEBIAS_CMAKE_ARGS takes -DNAME=VALUE flags, not "${flag}"`);

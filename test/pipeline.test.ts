@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { causalEffects } from "../lib/attribution/causal.js";
-import { manifestWorkload, openSession, run, type RunResult } from "../lib/pipeline.js";
+import { manifestWorkload, openSession, run, verdictOf, type RunResult } from "../lib/pipeline.js";
+import { selectNeurons } from "../lib/selection.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-pipeline-"));
@@ -78,4 +79,20 @@ t.test("same input, same output", async (t) => {
   const first = await runOn("gpt2-localized", "f32");
   const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: { threads: 2 } });
   t.same({ ...again, file: null }, { ...first, file: null });
+});
+
+t.test("a damage budget nothing fits: nothing is edited, and the verdict says so", async (t) => {
+  const name = "llama-localized";
+  const result = await runOn(name, "f32");
+  const session = await openSession(fixturePath(name), workload, { threads: 2 });
+  t.teardown(() => session.model.dispose());
+  const probes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
+  const base = { probes, score: await probes.score(session.evaluator), neutral: session.neutral, neutralRun: await session.neutral.run(session.evaluator) };
+  const total = manifest.models[name]!.config.nLayer * manifest.models[name]!.config.nFf;
+  const selection = await selectNeurons(session.evaluator, base, result.neurons, total, result.locate.noise.noiseFloor, { maxKl: 1e-12 });
+  t.same(selection.neurons, [], "no neuron selected");
+  t.ok(selection.steps.length > 0 && selection.steps.every((s) => !s.accepted && /KL .* exceed the budget/.test(s.reason)), "each candidate was refused for its KL");
+  const verdict = verdictOf(result.before, result.before, 0);
+  t.equal(verdict.kind, "not-localized");
+  t.match(verdict.sentence, /Nothing was edited/);
 });

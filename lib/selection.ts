@@ -63,16 +63,28 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
   const minGain = options.minGain ?? noiseFloor;
   const baseMargin = base.score.factualMargin ?? 0;
   const baseAccuracy = base.score.factualAccuracy ?? 0;
-  // Best benefit per unit of damage first; the position breaks ties so the order is deterministic.
+  // Best benefit per unit of damage first, damage counted from a twentieth of the budget up so that
+  // neurons that cost nothing but do little do not crowd out the ones that carry the bias; the position
+  // breaks ties so the order is deterministic.
+  const klFloor = maxKl / 20;
+  const benefit = (n: LocatedNeuron) => -n.causal.dBias / (n.causal.kl + klFloor);
   const ranked = located
     .filter((n) => n.kind === "gender")
-    .sort((a, b) => -a.causal.dBias / (a.causal.kl + 1e-4) - -b.causal.dBias / (b.causal.kl + 1e-4) || byPosition(a, b));
+    .sort((a, b) => benefit(b) - benefit(a) || byPosition(a, b));
 
   const chosen: EditedNeuron[] = [];
   const steps: SelectionStep[] = [];
   let current = { bias: base.score.bias ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, folds: foldBias(base.score) };
   const accepted: { neurons: number; bias: number; kl: number }[] = [];
-  for (const [k, neuron] of ranked.entries()) {
+  // Effects are not additive: a neuron rejected early may help once others are edited, so candidates
+  // rejected in one pass get another until a pass accepts nothing.
+  let pending = ranked;
+  let done = 0;
+  const total = ranked.length;
+  for (let changed = true; changed && pending.length > 0 && chosen.length < maxNeurons; ) {
+    changed = false;
+    const rejected: typeof ranked = [];
+  for (const neuron of pending) {
     if (chosen.length >= maxNeurons) break;
     const trial = [...chosen, { layer: neuron.layer, index: neuron.index, scale }];
     const [e] = (await causalEffects(evaluator, base, [trial])) as [CausalEffect];
@@ -91,7 +103,11 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
       reason = `bias ${e.bias.toPrecision(4)}, KL ${e.kl.toPrecision(3)}`;
     }
     steps.push({ neuron: { layer: neuron.layer, index: neuron.index }, accepted: ok, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin });
-    options.onProgress?.("selecting neurons", k + 1, ranked.length);
+    if (ok) changed = true;
+    else rejected.push(neuron);
+    options.onProgress?.("selecting neurons", Math.min(++done, total), total);
+  }
+    pending = rejected;
   }
   const pareto = accepted.filter((p) => !accepted.some((q) => q !== p && q.bias <= p.bias && q.kl <= p.kl && (q.bias < p.bias || q.kl < p.kl)));
   return {

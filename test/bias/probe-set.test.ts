@@ -14,7 +14,9 @@ t.test("b is the log-odds of the female and male targets at the prompt's next to
   const [b] = await set.measure(evaluator);
   const direct = await evaluator.evaluate({ prompts: [item!.prompt], targets: [{ prompt: 0, position: -1, token: item!.female[0]! }, { prompt: 0, position: -1, token: item!.male[0]! }] });
   t.equal(b, direct.logprobs[0]! - direct.logprobs[1]!);
-  t.equal(item!.wordPosition, 2, "BOS, The, nurse: the word sits at position 2");
+  const words = probe.prompt.split(" ");
+  t.equal(words.at(-1), "nurse", `the fixture's template ends with the word: "${probe.prompt}"`);
+  t.equal(item!.wordPosition, words.length, "after BOS, the word's token is the last one");
 });
 
 t.test("a multi-token target is the sum of its tokens' log-probs, each given the ones before", async (t) => {

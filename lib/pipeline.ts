@@ -61,6 +61,8 @@ export interface RunOptions extends SelectionOptions, LocateOptions {
   output?: string;
   /** … or edit the model itself, journaled and undoable. */
   inPlace?: boolean;
+  /** Replace `output` if it exists. */
+  overwrite?: boolean;
   evaluator?: EvaluatorOptions;
 }
 
@@ -122,7 +124,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   } else {
     file = options.output ?? path.replace(/(\.gguf)?$/, ".debiased.gguf");
     stage(`writing the edited model to ${file}`);
-    await editToNewFile(path, file, edits, { requantizer: nativeRequantizer, tool: TOOL });
+    await editToNewFile(path, file, edits, { requantizer: nativeRequantizer, tool: TOOL, overwrite: options.overwrite ?? false });
   }
 
   stage("verifying the edited file");

@@ -68,24 +68,15 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
   // breaks ties so the order is deterministic.
   const klFloor = maxKl / 20;
   const benefit = (n: LocatedNeuron) => -n.causal.dBias / (n.causal.kl + klFloor);
-  const ranked = located
-    .filter((n) => n.kind === "gender")
-    .sort((a, b) => benefit(b) - benefit(a) || byPosition(a, b));
+  const byBenefit = (a: LocatedNeuron, b: LocatedNeuron) => benefit(b) - benefit(a) || byPosition(a, b);
 
   const chosen: EditedNeuron[] = [];
   const steps: SelectionStep[] = [];
   let current = { bias: base.score.bias ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, folds: foldBias(base.score) };
   const accepted: { neurons: number; bias: number; kl: number }[] = [];
-  // Effects are not additive: a neuron rejected early may help once others are edited, so candidates
-  // rejected in one pass get another until a pass accepts nothing.
-  let pending = ranked;
-  let done = 0;
-  const total = ranked.length;
-  for (let changed = true; changed && pending.length > 0 && chosen.length < maxNeurons; ) {
-    changed = false;
-    const rejected: typeof ranked = [];
-  for (const neuron of pending) {
-    if (chosen.length >= maxNeurons) break;
+
+  /** Measures current ∪ {neuron} and keeps it if the combination passes every rule. */
+  const tryAdd = async (neuron: LocatedNeuron): Promise<boolean> => {
     const trial = [...chosen, { layer: neuron.layer, index: neuron.index, scale }];
     const [e] = (await causalEffects(evaluator, base, [trial])) as [CausalEffect];
     const folds = foldBias(e.score);
@@ -103,12 +94,32 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
       reason = `bias ${e.bias.toPrecision(4)}, KL ${e.kl.toPrecision(3)}`;
     }
     steps.push({ neuron: { layer: neuron.layer, index: neuron.index }, accepted: ok, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin });
-    if (ok) changed = true;
-    else rejected.push(neuron);
-    options.onProgress?.("selecting neurons", Math.min(++done, total), total);
-  }
-    pending = rejected;
-  }
+    return ok;
+  };
+
+  // Effects are not additive: a neuron rejected early may help once others are edited, so rejected
+  // candidates get another pass until a pass accepts nothing.
+  const passes = async (pool: LocatedNeuron[], total: number): Promise<void> => {
+    let pending = pool;
+    let done = 0;
+    for (let changed = true; changed && pending.length > 0; ) {
+      changed = false;
+      const rejected: LocatedNeuron[] = [];
+      for (const neuron of pending) {
+        if (chosen.length >= maxNeurons) return;
+        if (await tryAdd(neuron)) changed = true;
+        else rejected.push(neuron);
+        options.onProgress?.("selecting neurons", Math.min(++done, total), total);
+      }
+      pending = rejected;
+    }
+  };
+  const gender = located.filter((n) => n.kind === "gender").sort(byBenefit);
+  await passes(gender, gender.length);
+  // Neurons whose effect alone fell under the noise floor may matter once their partners are edited;
+  // they are tried last, and only the real combination decides. General neurons are never tried.
+  const inContext = located.filter((n) => n.kind === "other" && n.causal.dBias < 0).sort(byBenefit);
+  await passes(inContext, inContext.length);
   const pareto = accepted.filter((p) => !accepted.some((q) => q !== p && q.bias <= p.bias && q.kl <= p.kl && (q.bias < p.bias || q.kl < p.kl)));
   return {
     neurons: chosen.sort(byPosition),

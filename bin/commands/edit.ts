@@ -30,7 +30,7 @@ export async function readNeuronList(file: string): Promise<NeuronEdit[]> {
   });
 }
 
-export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string }> = {
+export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string; overwrite: boolean }> = {
   command: "edit <model>",
   describe: "Zero or scale FFN neurons in a GGUF file, in place (journaled, undoable) or into a new file",
   builder: (y) =>
@@ -39,16 +39,17 @@ export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string
       .option("neurons", { type: "string", demandOption: true, describe: "JSON list of {layer, index, scale}, or a locate/run result" })
       .option("in-place", { type: "boolean", default: false, describe: "Edit the file itself (journaled; undo restores it byte for byte)" })
       .option("output", { alias: "o", type: "string", describe: "Write the edited model to this new file" })
+      .option("overwrite", { type: "boolean", default: false, describe: "Replace the output file if it exists" })
       .check((a) => {
         if (a.inPlace === Boolean(a.output)) throw new UsageError("Give exactly one of --in-place or -o OUT.");
         return true;
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
-      }) as unknown as Argv<CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string }>,
+      }) as unknown as Argv<CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string; overwrite: boolean }>,
   handler: (args) =>
     handle(async () => {
       const edits = await readNeuronList(args.neurons);
       const options = { requantizer: nativeRequantizer, tool: TOOL };
-      const result = args.inPlace ? await editInPlace(args.model, edits, options) : await editToNewFile(args.model, args.output!, edits, options);
+      const result = args.inPlace ? await editInPlace(args.model, edits, options) : await editToNewFile(args.model, args.output!, edits, { ...options, overwrite: args.overwrite });
       const out = { file: result.file, edited: result.edited, bytesWritten: result.bytesWritten, journal: "journal" in result ? result.journal : null, description: result.description, maxRelError: result.maxRelError, maxAbsError: result.maxAbsError };
       printResult(args, out, () => [`edited ${out.edited.length} neurons of ${out.file}: ${out.bytesWritten} bytes written`, ...out.description, out.journal ? `undo with: gguf-debias undo ${out.file}` : ""].filter(Boolean).join("\n"));
     }),

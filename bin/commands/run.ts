@@ -8,6 +8,7 @@ import { modelOptions, type ModelArgs } from "./score.js";
 interface RunArgs extends ModelArgs {
   output?: string;
   inPlace: boolean;
+  overwrite: boolean;
   maxKl: number;
   minFactual: number;
   maxNeurons?: number;
@@ -24,6 +25,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .options(modelOptions)
       .option("output", { alias: "o", type: "string", describe: "Edited model file (default: <model>.debiased.gguf)" })
       .option("in-place", { type: "boolean", default: false, describe: "Edit the model itself, journaled and undoable" })
+      .option("overwrite", { type: "boolean", default: false, describe: "Replace the output file if it exists" })
       .option("max-kl", { type: "number", default: 0.02, describe: "Damage budget: mean KL on neutral text, nats" })
       .option("min-factual", { type: "number", default: 0.8, describe: "Damage budget: share of the factual margin to keep" })
       .option("max-neurons", { type: "number", describe: "Most neurons to edit (default: 2% of FFN neurons)" })
@@ -44,6 +46,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       const result = await run(path, workload, {
         ...(args.output ? { output: args.output } : {}),
         inPlace: args.inPlace,
+        overwrite: args.overwrite,
         maxKl: args.maxKl,
         minFactualRatio: args.minFactual,
         ...(args.maxNeurons !== undefined ? { maxNeurons: args.maxNeurons } : {}),

@@ -371,7 +371,7 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
   if (dstExists && (await realpath(dst)) === srcReal) {
     throw new DebiasError("E_EDIT_SAME_FILE", `The output ${dst} is the input model itself; edit it in place instead.`);
   }
-  if (dstExists && !options.overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting.`);
+  if (dstExists && !options.overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting (--overwrite on the command line).`);
   if (hasInterruptedEntry(await readJournal(src))) {
     throw new DebiasError("E_JOURNAL_PENDING", `${src} has an interrupted in-place edit (${journalPath(src)}); recover it before copying.`);
   }

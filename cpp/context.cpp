@@ -553,10 +553,7 @@ Napi::Value Context::Create(const Napi::CallbackInfo & info, std::shared_ptr<Mod
     params.cb_eval = HookCallback;
     params.cb_eval_user_data = handle->hook.get();
 
-    auto * worker = new CreateWorker(env, handle, params);
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return PromiseWorker::Start(new CreateWorker(env, handle, params));
 }
 
 // evaluate(request): Promise<{logprobs, distributions, activations, nFf}>
@@ -568,10 +565,7 @@ Napi::Value Context::Evaluate(const Napi::CallbackInfo & info) {
     bool expected = false;
     Require(env, handle_->busy.compare_exchange_strong(expected, true), "E_BUSY",
             "the evaluation context is already evaluating; await the previous call first");
-    auto * worker = new EvaluateWorker(env, handle_, std::move(request));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return PromiseWorker::Start(new EvaluateWorker(env, handle_, std::move(request)));
 }
 
 Napi::Value Context::Info(const Napi::CallbackInfo & info) {

@@ -33,6 +33,13 @@ class PromiseWorker : public Napi::AsyncWorker {
 
     Napi::Promise Promise() { return deferred_.Promise(); }
 
+    // Queues a heap-allocated worker (N-API deletes it when done) and hands back its promise.
+    static Napi::Value Start(PromiseWorker * worker) {
+        Napi::Promise promise = worker->Promise();
+        worker->Queue();
+        return promise;
+    }
+
   protected:
     void Fail(std::string code, std::string message) {
         failure_ = {std::move(code), std::move(message)};

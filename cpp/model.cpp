@@ -94,11 +94,8 @@ Napi::Value Model::Load(const Napi::CallbackInfo & info) {
     if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBoolean()) {
         Throw(env, "E_ARGUMENT", "loadModel expects (path: string, gpuLayers: number, useMmap: boolean)");
     }
-    auto * worker = new LoadWorker(env, info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value(),
-                                   info[2].As<Napi::Boolean>());
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return PromiseWorker::Start(new LoadWorker(env, info[0].As<Napi::String>(), info[1].As<Napi::Number>().Int32Value(),
+                                   info[2].As<Napi::Boolean>()));
 }
 
 Napi::Value Model::Facts(const Napi::CallbackInfo & info) {

@@ -136,11 +136,8 @@ Napi::Value Dequantize(const Napi::CallbackInfo & info) {
         Throw(env, "E_ARGUMENT", std::string("dequantize: ") + std::to_string(bytes.ByteLength()) + " bytes do not hold " +
                                      std::to_string(static_cast<int64_t>(n)) + " elements of type " + ggml_type_name(type));
     }
-    auto * worker = new DequantizeWorker(env, type, std::vector<uint8_t>(bytes.Data(), bytes.Data() + bytes.ByteLength()),
-                                         static_cast<int64_t>(n));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return PromiseWorker::Start(new DequantizeWorker(env, type, std::vector<uint8_t>(bytes.Data(), bytes.Data() + bytes.ByteLength()),
+                                         static_cast<int64_t>(n)));
 }
 
 // quantize(type, values: Float32Array, nPerRow): Promise<Uint8Array>
@@ -161,11 +158,8 @@ Napi::Value Quantize(const Napi::CallbackInfo & info) {
     if (ggml_quantize_requires_imatrix(type)) {
         Throw(env, "E_GGML_TYPE", std::string("ggml cannot quantize to ") + ggml_type_name(type) + " without an importance matrix");
     }
-    auto * worker = new QuantizeWorker(env, type, std::vector<float>(values.Data(), values.Data() + values.ElementLength()),
-                                       static_cast<int64_t>(n_per_row));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return PromiseWorker::Start(new QuantizeWorker(env, type, std::vector<float>(values.Data(), values.Data() + values.ElementLength()),
+                                       static_cast<int64_t>(n_per_row)));
 }
 
 // quantizeFile(input, output, ftype, threads): Promise<void>
@@ -174,11 +168,8 @@ Napi::Value QuantizeFile(const Napi::CallbackInfo & info) {
     if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber()) {
         Throw(env, "E_ARGUMENT", "quantizeFile expects (input: string, output: string, ftype: number, threads: number)");
     }
-    auto * worker = new QuantizeFileWorker(env, info[0].As<Napi::String>(), info[1].As<Napi::String>(),
-                                           info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return PromiseWorker::Start(new QuantizeFileWorker(env, info[0].As<Napi::String>(), info[1].As<Napi::String>(),
+                                           info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value()));
 }
 
 }  // namespace gd

@@ -47,6 +47,16 @@ export async function openSession(path: string, workload: Workload, options: Eva
   }
 }
 
+/** Runs `fn` on a session and disposes the model afterwards, whatever happens. */
+export async function withSession<T>(path: string, workload: Workload, options: EvaluatorOptions, fn: (session: Session) => Promise<T>): Promise<T> {
+  const session = await openSession(path, workload, options);
+  try {
+    return await fn(session);
+  } finally {
+    session.model.dispose();
+  }
+}
+
 export type VerdictKind = "removed" | "reduced" | "not-localized";
 
 export interface Verdict {
@@ -93,26 +103,20 @@ export function verdictOf(before: BiasScore, after: BiasScore, edited: number): 
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
   const stage = (name: string) => options.onProgress?.(name, 0, 1);
-  const session = await openSession(path, workload, options.evaluator);
-  let before: BiasScore;
-  let located: LocateResult;
-  let selection: Selection;
-  let baseNeutral;
-  try {
+  const { before, baseNeutral, located, selection } = await withSession(path, workload, options.evaluator ?? {}, async (session) => {
     const { model, evaluator } = session;
     stage("measuring the original model");
-    before = await session.probes.score(evaluator);
-    baseNeutral = await session.neutral.run(evaluator);
+    const before = await session.probes.score(evaluator);
+    const baseNeutral = await session.neutral.run(evaluator);
     const selectionProbes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
     const base = { probes: selectionProbes, score: await selectionProbes.score(evaluator), neutral: session.neutral, neutralRun: baseNeutral };
     stage("locating bias neurons");
-    located = await locate(model, await openGguf(path), evaluator, base, options);
+    const located = await locate(model, await openGguf(path), evaluator, base, options);
     stage("selecting neurons under the damage budget");
     const total = model.facts.nLayer * (model.facts.nFf ?? 0);
-    selection = await selectNeurons(evaluator, base, located.neurons, total, located.noise.noiseFloor, options);
-  } finally {
-    session.model.dispose();
-  }
+    const selection = await selectNeurons(evaluator, base, located.neurons, total, located.noise.noiseFloor, options);
+    return { before, baseNeutral, located, selection };
+  });
 
   const edits = selection.neurons.map(({ layer, index, scale }) => ({ layer, index, scale }));
   let file = path;
@@ -128,14 +132,11 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   }
 
   stage("verifying the edited file");
-  const check = await openSession(file, workload, options.evaluator);
-  try {
+  return withSession(file, workload, options.evaluator ?? {}, async (check) => {
     const after = await check.probes.score(check.evaluator);
     const capability = compareRuns(baseNeutral, await check.neutral.run(check.evaluator));
     const { neurons, ...locateRest } = located;
     const { neurons: edited, ...selectionRest } = selection;
     return { file, before, after, eval: capability, neurons, edited, locate: locateRest, selection: selectionRest, verdict: verdictOf(before, after, edited.length) };
-  } finally {
-    check.model.dispose();
-  }
+  });
 }

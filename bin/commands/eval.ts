@@ -1,9 +1,9 @@
 import type { CommandModule } from "yargs";
 import { compareRuns } from "../../lib/bias/neutral-text.js";
-import { openSession } from "../../lib/pipeline.js";
+import { withSession } from "../../lib/pipeline.js";
 import { workloadFor } from "../../lib/workload-for.js";
 import { fixed, handle, printResult, progress } from "../cli.js";
-import { modelOptions, type ModelArgs } from "./score.js";
+import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
 
 export const evalCommand: CommandModule<ModelArgs, ModelArgs & { base: string }> = {
   command: "eval <model>",
@@ -17,14 +17,9 @@ export const evalCommand: CommandModule<ModelArgs, ModelArgs & { base: string }>
     handle(async () => {
       const workload = await workloadFor(args.base, args.dataset);
       const report = progress(args);
-      const runOn = async (path: string) => {
+      const runOn = (path: string) => {
         report(`evaluating ${path} on neutral text`, 0, 1);
-        const session = await openSession(path, workload, args.threads ? { threads: args.threads } : {});
-        try {
-          return await session.neutral.run(session.evaluator);
-        } finally {
-          session.model.dispose();
-        }
+        return withSession(path, workload, evaluatorOptions(args), (session) => session.neutral.run(session.evaluator));
       };
       const base = await runOn(args.base);
       const result = compareRuns(base, await runOn(args.model!));

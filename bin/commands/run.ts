@@ -3,7 +3,7 @@ import { run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/report.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
-import { modelOptions, type ModelArgs } from "./score.js";
+import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
 
 interface RunArgs extends ModelArgs {
   output?: string;
@@ -52,7 +52,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         ...(args.maxNeurons !== undefined ? { maxNeurons: args.maxNeurons } : {}),
         scale: args.scale,
         seed: args.seed,
-        ...(args.threads ? { evaluator: { threads: args.threads } } : {}),
+        evaluator: evaluatorOptions(args),
         onProgress: report,
       });
       const text = renderReport(result);

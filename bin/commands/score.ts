@@ -1,6 +1,7 @@
 import type { CommandModule } from "yargs";
 import type { BiasScore, GroupMetrics } from "../../lib/bias/metrics.js";
-import { openSession } from "../../lib/pipeline.js";
+import { withSession } from "../../lib/pipeline.js";
+import type { EvaluatorOptions } from "../../lib/llama/evaluator.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
 import { fixed, handle, printResult, progress, table, type CommonArgs } from "../cli.js";
 
@@ -14,6 +15,8 @@ export const modelOptions = {
   dataset: { type: "string", describe: "Probe dataset JSON (default: the bundled CommonWords dataset, or a fixture's own)" },
   threads: { type: "number", describe: "CPU threads (default: all)" },
 } as const;
+
+export const evaluatorOptions = (args: ModelArgs): EvaluatorOptions => (args.threads ? { threads: args.threads } : {});
 
 export function scoreTable(score: BiasScore): string {
   const row = (name: string, m: GroupMetrics) => [name, fixed(m.bias), fixed(m.biasSigned), fixed(m.biasedFraction, 3), fixed(m.factualAccuracy, 3), fixed(m.factualMargin)];
@@ -36,12 +39,7 @@ export const scoreCommand: CommandModule<CommonArgs, ModelArgs> = {
       const workload = await workloadFor(path, args.dataset);
       const report = progress(args);
       report(`scoring ${path} on ${workload.source}`, 0, 1);
-      const session = await openSession(path, workload, args.threads ? { threads: args.threads } : {});
-      try {
-        const score = await session.probes.score(session.evaluator);
-        printResult(args, score, () => `bias in nats (log-odds female − male), stereotyped words; factual: words whose gender is their meaning\n${scoreTable(score)}`);
-      } finally {
-        session.model.dispose();
-      }
+      const score = await withSession(path, workload, evaluatorOptions(args), (session) => session.probes.score(session.evaluator));
+      printResult(args, score, () => `bias in nats (log-odds female − male), stereotyped words; factual: words whose gender is their meaning\n${scoreTable(score)}`);
     }),
 };

@@ -16,7 +16,7 @@ export { locate, type LocatedNeuron, type LocateOptions, type LocateResult, type
 export { causalEffects, type Baseline, type CausalEffect } from "./attribution/causal.js";
 export { directEffects, valueVectors } from "./attribution/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./selection.js";
-export { defaultWorkload, manifestWorkload, openSession, run, verdictOf, type RunOptions, type RunResult, type Verdict, type Workload } from "./pipeline.js";
+export { defaultWorkload, manifestWorkload, openSession, run, selectionBaseline, verdictOf, withSession, type RunOptions, type RunResult, type Verdict, type Workload } from "./pipeline.js";
 export { defaultModelPath, workloadFor } from "./workload-for.js";
 export { renderReport } from "./report.js";
 export { VERSION } from "./version.js";

@@ -2,8 +2,9 @@
 // held-out words too — and say plainly whether neuron editing could remove the bias.
 import { datasetFromManifest, loadDataset, probes, type BiasDataset } from "./bias/dataset.js";
 import type { BiasScore } from "./bias/metrics.js";
-import { compareRuns, defaultNeutralSentences, NeutralText, type Capability } from "./bias/neutral-text.js";
+import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./bias/neutral-text.js";
 import { ProbeSet } from "./bias/probe-set.js";
+import type { Baseline } from "./attribution/causal.js";
 import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./attribution/locate.js";
 import { editInPlace, editToNewFile } from "./gguf/editor.js";
 import { openGguf } from "./gguf/reader.js";
@@ -45,6 +46,16 @@ export async function openSession(path: string, workload: Workload, options: Eva
     model.dispose();
     throw err;
   }
+}
+
+/**
+ * What attribution and selection compare against: the selection-split probes that carry gender
+ * (stereotyped and factual), measured once on the unedited model, and the neutral text.
+ */
+export async function selectionBaseline(session: Session, neutralRun?: NeutralRun): Promise<Baseline> {
+  const probes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
+  const b = await probes.measure(session.evaluator);
+  return { probes, b, score: probes.scoreOf(b), neutral: session.neutral, neutralRun: neutralRun ?? (await session.neutral.run(session.evaluator)) };
 }
 
 /** Runs `fn` on a session and disposes the model afterwards, whatever happens. */
@@ -108,8 +119,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     stage("measuring the original model");
     const before = await session.probes.score(evaluator);
     const baseNeutral = await session.neutral.run(evaluator);
-    const selectionProbes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
-    const base = { probes: selectionProbes, score: await selectionProbes.score(evaluator), neutral: session.neutral, neutralRun: baseNeutral };
+    const base = await selectionBaseline(session, baseNeutral);
     stage("locating bias neurons");
     const located = await locate(model, await openGguf(path), evaluator, base, options);
     stage("selecting neurons under the damage budget");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import t from "tap";
 import { causalEffects } from "../lib/attribution/causal.js";
 import { interventionsFor } from "../lib/attribution/neurons.js";
-import { manifestWorkload, openSession, run, verdictOf, type RunResult } from "../lib/pipeline.js";
+import { manifestWorkload, openSession, run, selectionBaseline, verdictOf, type RunResult } from "../lib/pipeline.js";
 import { selectNeurons } from "../lib/selection.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
 
@@ -89,8 +89,7 @@ t.test("the paper's warning: general neurons are expensive and erode factual gen
   t.ok(median(general.map(cost)) >= 10 * median(selected.map(cost)), `KL per nat of bias removed: general ${median(general.map(cost)).toExponential(2)} vs selected gender ${median(selected.map(cost)).toExponential(2)}`);
   const session = await openSession(fixturePath(name), workload, { threads: 2 });
   t.teardown(() => session.model.dispose());
-  const probes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
-  const base = { probes, score: await probes.score(session.evaluator), neutral: session.neutral, neutralRun: await session.neutral.run(session.evaluator) };
+  const base = await selectionBaseline(session);
   const [zeroed] = await causalEffects(session.evaluator, base, [general]);
   t.ok(zeroed!.dFactual < -0.1 * base.score.factualMargin!, `zeroing them moves the factual margin by ${zeroed!.dFactual.toFixed(3)} (of ${base.score.factualMargin!.toFixed(3)})`);
 });
@@ -106,8 +105,7 @@ t.test("a damage budget nothing fits: nothing is edited, and the verdict says so
   const result = await runOn(name, "f32");
   const session = await openSession(fixturePath(name), workload, { threads: 2 });
   t.teardown(() => session.model.dispose());
-  const probes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
-  const base = { probes, score: await probes.score(session.evaluator), neutral: session.neutral, neutralRun: await session.neutral.run(session.evaluator) };
+  const base = await selectionBaseline(session);
   const total = manifest.models[name]!.config.nLayer * manifest.models[name]!.config.nFf;
   const selection = await selectNeurons(session.evaluator, base, result.neurons, total, result.locate.noise.noiseFloor, { maxKl: 1e-12 });
   t.same(selection.neurons, [], "no neuron selected");

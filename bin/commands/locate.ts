@@ -1,7 +1,7 @@
 import type { CommandModule } from "yargs";
 import { locate } from "../../lib/attribution/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { withSession } from "../../lib/pipeline.js";
+import { selectionBaseline, withSession } from "../../lib/pipeline.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
 import { fixed, handle, printResult, progress, table } from "../cli.js";
 import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
@@ -20,9 +20,7 @@ export const locateCommand: CommandModule<ModelArgs, ModelArgs & { candidates: n
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset);
       const result = await withSession(path, workload, evaluatorOptions(args), async (session) => {
-        const probes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
-        const base = { probes, score: await probes.score(session.evaluator), neutral: session.neutral, neutralRun: await session.neutral.run(session.evaluator) };
-        return locate(session.model, await openGguf(path), session.evaluator, base, { dlaCandidates: args.candidates, seed: args.seed, onProgress: progress(args) });
+        return locate(session.model, await openGguf(path), session.evaluator, await selectionBaseline(session), { dlaCandidates: args.candidates, seed: args.seed, onProgress: progress(args) });
       });
       printResult(args, result, () => {
         const shown = [...result.neurons].sort((a, b) => a.causal.dBias - b.causal.dBias).slice(0, 30);

@@ -23,6 +23,8 @@ export interface CausalEffect {
 
 export interface Baseline {
   probes: ProbeSet;
+  /** b per probe of the unedited model; `score` is its dataset metrics. */
+  b: Float64Array;
   score: BiasScore;
   neutral: NeutralText;
   neutralRun: NeutralRun;

@@ -72,7 +72,7 @@ export async function locate(model: LlamaModel, file: GgufFile, evaluator: Evalu
   const progress = options.onProgress ?? (() => undefined);
   const generalKl = options.generalKl ?? 0.01;
   const factualTolerance = options.factualTolerance ?? 0.1;
-  const b = await base.probes.measure(evaluator);
+  const { b } = base;
   const stereotyped = base.probes.filter((p) => p.label === "stereotyped");
   const bStereo = Float64Array.from(base.probes.items.flatMap((item, i) => (item.probe.label === "stereotyped" ? [b[i]!] : [])));
 

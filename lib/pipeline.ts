@@ -1,17 +1,23 @@
-// The whole job: measure, locate, select, edit, then re-open the edited file and measure again, on the
-// held-out words too — and say plainly whether neuron editing could remove the bias.
-import { datasetFromManifest, loadDataset, probes, type BiasDataset } from "./bias/dataset.js";
-import type { BiasScore } from "./bias/metrics.js";
+// The whole job: measure, locate, select, check the chosen set against random sets, edit only when the
+// held-out numbers say the edit helps, then re-open the edited file and measure again — and say plainly
+// what neuron editing could and could not do.
+import { readFile, rm } from "node:fs/promises";
+import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender } from "./bias/dataset.js";
+import type { BiasScore, ScoreOptions } from "./bias/metrics.js";
 import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./bias/neutral-text.js";
 import { ProbeSet } from "./bias/probe-set.js";
 import type { Baseline } from "./attribution/causal.js";
 import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./attribution/locate.js";
-import { editInPlace, editToNewFile } from "./gguf/editor.js";
+import { DebiasError } from "./errors.js";
+import { editInPlace, editToNewFile, undo } from "./gguf/editor.js";
 import { openGguf } from "./gguf/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { LlamaModel } from "./llama/model.js";
+import type { ObjectiveKind } from "./objective.js";
+import { compareWithRandomSets, type RandomComparison } from "./random-sets.js";
 import { nativeRequantizer } from "./requantizer.js";
 import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./selection.js";
+import { preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verdict.js";
 import { TOOL } from "./version.js";
 
 export interface Workload {
@@ -19,15 +25,30 @@ export interface Workload {
   neutralText: string[];
 }
 
-/** The bundled CommonWords dataset and neutral text, or a user's dataset file. */
-export async function defaultWorkload(datasetFile?: string): Promise<Workload> {
-  return { dataset: await loadDataset(datasetFile), neutralText: defaultNeutralSentences() };
+/** Neutral sentences from a text file: one a line, blank lines skipped. */
+export async function readNeutralText(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new DebiasError("E_NEUTRAL_TEXT", `Cannot read the neutral text file ${file}: ${(err as Error).message}.`, { cause: err });
+  }
+  const lines = text.split("\n").map((s) => s.trim()).filter(Boolean);
+  if (lines.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", `The neutral text file ${file} holds no text.`);
+  return lines;
+}
+
+/** The bundled CommonWords dataset, or a user's dataset file; its own neutral text unless one is given. */
+export async function defaultWorkload(datasetFile?: string, neutralFile?: string): Promise<Workload> {
+  const dataset = await loadDataset(datasetFile);
+  const neutralText = neutralFile ? await readNeutralText(neutralFile) : (dataset.neutralText ?? defaultNeutralSentences());
+  return { dataset, neutralText };
 }
 
 /** A fixture model's own dataset and neutral text, from its manifest (its vocabulary is tiny). */
 export function manifestWorkload(manifest: { dataset: unknown }): Workload {
-  const section = manifest.dataset as Parameters<typeof datasetFromManifest>[0] & { neutralText: string[] };
-  return { dataset: datasetFromManifest(section), neutralText: section.neutralText };
+  const dataset = datasetFromManifest(manifest.dataset as Parameters<typeof datasetFromManifest>[0]);
+  return { dataset, neutralText: dataset.neutralText ?? defaultNeutralSentences() };
 }
 
 export interface Session {
@@ -48,16 +69,6 @@ export async function openSession(path: string, workload: Workload, options: Eva
   }
 }
 
-/**
- * What attribution and selection compare against: the selection-split probes that carry gender
- * (stereotyped and factual), measured once on the unedited model, and the neutral text.
- */
-export async function selectionBaseline(session: Session, neutralRun?: NeutralRun): Promise<Baseline> {
-  const probes = session.probes.filter((p) => p.split === "selection" && p.label !== "neutral");
-  const b = await probes.measure(session.evaluator);
-  return { probes, b, score: probes.scoreOf(b), neutral: session.neutral, neutralRun: neutralRun ?? (await session.neutral.run(session.evaluator)) };
-}
-
 /** Runs `fn` on a session and disposes the model afterwards, whatever happens. */
 export async function withSession<T>(path: string, workload: Workload, options: EvaluatorOptions, fn: (session: Session) => Promise<T>): Promise<T> {
   const session = await openSession(path, workload, options);
@@ -68,73 +79,130 @@ export async function withSession<T>(path: string, workload: Workload, options: 
   }
 }
 
-export type VerdictKind = "removed" | "reduced" | "not-localized";
-
-export interface Verdict {
-  kind: VerdictKind;
-  /** 1 − after/before of the held-out stereotyped bias. */
-  heldoutReduction: number;
-  sentence: string;
+/**
+ * Directions for stereotyped words the dataset leaves open: the way the original model leans for each,
+ * relative to its baseline (mean residual over all its probes). Fixed before any edit, so an edit that
+ * overshoots shows as a negative gap instead of a new stereotype.
+ */
+export function inferredDirections(score: BiasScore): Map<string, Gender> {
+  const sums = new Map<string, number>();
+  for (const w of score.words) if (w.label === "stereotyped" && w.direction === undefined) sums.set(w.word, (sums.get(w.word) ?? 0) + w.residual);
+  return new Map([...sums].map(([word, r]) => [word, r >= 0 ? "female" : "male"]));
 }
 
-export interface RunOptions extends SelectionOptions, LocateOptions {
+/** The original model's score on every probe, with the directions the dataset leaves open filled in. */
+export async function scoreOriginal(session: Session): Promise<{ b: Float64Array; score: BiasScore; scoreOptions: ScoreOptions }> {
+  const b = await session.probes.measure(session.evaluator);
+  const directions = inferredDirections(session.probes.scoreOf(b));
+  const scoreOptions: ScoreOptions = directions.size > 0 ? { directions } : {};
+  return { b, score: session.probes.scoreOf(b, scoreOptions), scoreOptions };
+}
+
+/**
+ * What attribution and selection compare against: the selection-split probes (stereotyped words, the
+ * neutral words that set each template's baseline, factual words) on the unedited model, and the
+ * neutral text. `original` (from scoreOriginal) saves measuring them again.
+ */
+export async function selectionBaseline(session: Session, objective: ObjectiveKind = "stereotype", original?: { b: Float64Array; scoreOptions: ScoreOptions }, neutralRun?: NeutralRun): Promise<Baseline> {
+  const { b: all, scoreOptions } = original ?? (await scoreOriginal(session));
+  const keep = session.probes.items.map((item) => item.probe.split === "selection");
+  const probes = session.probes.filter((p) => p.split === "selection");
+  const b = Float64Array.from(all.filter((_, i) => keep[i]));
+  return { probes, b, score: probes.scoreOf(b, scoreOptions), neutral: session.neutral, neutralRun: neutralRun ?? (await session.neutral.run(session.evaluator)), objective, scoreOptions };
+}
+
+export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThresholds {
   /** Write the edited model here (default: <model>.debiased.gguf) … */
   output?: string;
   /** … or edit the model itself, journaled and undoable. */
   inPlace?: boolean;
   /** Replace `output` if it exists. */
   overwrite?: boolean;
+  /** What to remove: the stereotype gap (default) or the prior skew. */
+  objective?: ObjectiveKind;
+  /** Random sets the chosen one is compared with. Default 20. */
+  randomSets?: number;
   evaluator?: EvaluatorOptions;
 }
 
 export interface RunResult {
+  /** The edited model, or the untouched input when nothing was written. */
   file: string;
+  written: boolean;
+  /** The input itself was edited (journaled: `undo` restores it). */
+  inPlace: boolean;
+  objective: ObjectiveKind;
   before: BiasScore;
+  /** Measured on the written file; the original's numbers when nothing was written. */
   after: BiasScore;
+  /** The chosen set measured through the hook before anything was written (null when none was chosen). */
+  predicted: BiasScore | null;
   eval: Capability;
   neurons: LocatedNeuron[];
   edited: EditedNeuron[];
-  locate: Omit<LocateResult, "neurons">;
-  selection: Omit<Selection, "neurons">;
+  locate: Omit<LocateResult, "neurons"> | null;
+  selection: Omit<Selection, "neurons"> | null;
+  randomSets: RandomComparison | null;
   verdict: Verdict;
-}
-
-export function verdictOf(before: BiasScore, after: BiasScore, edited: number): Verdict {
-  const b0 = before.splits.heldout.bias ?? 0;
-  const b1 = after.splits.heldout.bias ?? 0;
-  const reduction = b0 > 0 ? 1 - b1 / b0 : 0;
-  const percent = `${(100 * reduction).toFixed(1)}%`;
-  if (edited === 0) {
-    return { kind: "not-localized", heldoutReduction: 0, sentence: "No FFN neuron lowers the bias beyond noise within the damage budget: this bias is not held by FFN neurons, so neuron editing cannot remove it. Nothing was edited." };
-  }
-  if (reduction >= 0.8) return { kind: "removed", heldoutReduction: reduction, sentence: `Editing ${edited} FFN neurons removed ${percent} of the stereotyped bias on held-out words.` };
-  if (reduction >= 0.3) return { kind: "reduced", heldoutReduction: reduction, sentence: `Editing ${edited} FFN neurons removed ${percent} of the stereotyped bias on held-out words; the rest is not held by FFN neurons that can be edited within the damage budget.` };
-  return { kind: "not-localized", heldoutReduction: reduction, sentence: `The bias is not localized in FFN neurons: editing ${edited} neurons within the damage budget removed only ${percent} of it on held-out words.` };
+  cost: { passes: number; seconds: Record<string, number> };
 }
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
-  const stage = (name: string) => options.onProgress?.(name, 0, 1);
-  const { before, baseNeutral, located, selection } = await withSession(path, workload, options.evaluator ?? {}, async (session) => {
+  const objective = options.objective ?? "stereotype";
+  const seconds: Record<string, number> = {};
+  let passes = 0;
+  let stageName = "";
+  let stageStart = performance.now();
+  const stage = (name: string) => {
+    if (stageName) seconds[stageName] = (seconds[stageName] ?? 0) + (performance.now() - stageStart) / 1000;
+    stageName = name;
+    stageStart = performance.now();
+    if (name) options.onProgress?.(name, 0, 1);
+  };
+  const nothingChanged = (run: NeutralRun): Capability => compareRuns(run, run);
+
+  const measured = await withSession(path, workload, options.evaluator ?? {}, async (session) => {
     const { model, evaluator } = session;
     stage("measuring the original model");
-    const before = await session.probes.score(evaluator);
+    const original = await scoreOriginal(session);
     const baseNeutral = await session.neutral.run(evaluator);
-    const base = await selectionBaseline(session, baseNeutral);
-    stage("locating bias neurons");
-    const located = await locate(model, await openGguf(path), evaluator, base, options);
-    stage("selecting neurons under the damage budget");
-    const total = model.facts.nLayer * (model.facts.nFf ?? 0);
-    const selection = await selectNeurons(evaluator, base, located.neurons, total, located.noise.noiseFloor, options);
-    return { before, baseNeutral, located, selection };
+    passes += 1;
+    const early = preVerdict(original.score, objective, options);
+    if (early) return { before: original.score, baseNeutral, early } as const;
+    const base = await selectionBaseline(session, objective, original, baseNeutral);
+    stage("locating candidate neurons");
+    const located = await locate(model, await openGguf(path), evaluator, base, { ...options, onProgress: options.onProgress });
+    passes += located.neurons.length + located.noise.n;
+    stage("selecting a set of neurons");
+    const nFf = model.facts.nFf ?? 0;
+    const selection = await selectNeurons(evaluator, base, located.neurons, model.facts.nLayer * nFf, located.noise.dBiasStd, options);
+    passes += selection.passes;
+    if (selection.neurons.length === 0) return { before: original.score, baseNeutral, located, selection, predicted: null, random: null } as const;
+    stage("comparing with random sets of neurons");
+    const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.score, selection.neurons, { sets: options.randomSets ?? 20, seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions });
+    passes += comparison.sets + 1;
+    return { before: original.score, baseNeutral, located, selection, predicted: chosen, random: comparison, scoreOptions: original.scoreOptions } as const;
   });
 
-  const edits = selection.neurons.map(({ layer, index, scale }) => ({ layer, index, scale }));
+  const { before, baseNeutral } = measured;
+  const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
+    stage("");
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: nothingChanged(baseNeutral), neurons: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, ...extra };
+  };
+  if (measured.early) return unchanged(measured.early);
+
+  const { located, selection, predicted, random } = measured;
+  const { neurons, ...locateRest } = located;
+  const { neurons: edits, ...selectionRest } = selection;
+  const found = { neurons, locate: locateRest, selection: selectionRest, randomSets: random, predicted };
+  // Decide from the hook's numbers (the edited file gives the same logits) before touching any file.
+  const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
+  if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);
+
   let file = path;
   if (options.inPlace) {
-    if (edits.length > 0) {
-      stage("editing the model in place");
-      await editInPlace(path, edits, { requantizer: nativeRequantizer, tool: TOOL });
-    }
+    stage("editing the model in place");
+    await editInPlace(path, edits, { requantizer: nativeRequantizer, tool: TOOL });
   } else {
     file = options.output ?? path.replace(/(\.gguf)?$/, ".debiased.gguf");
     stage(`writing the edited model to ${file}`);
@@ -142,11 +210,21 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   }
 
   stage("verifying the edited file");
-  return withSession(file, workload, options.evaluator ?? {}, async (check) => {
-    const after = await check.probes.score(check.evaluator);
+  const verified = await withSession(file, workload, options.evaluator ?? {}, async (check) => {
+    const b = await check.probes.measure(check.evaluator);
+    const after = check.probes.scoreOf(b, measured.scoreOptions);
     const capability = compareRuns(baseNeutral, await check.neutral.run(check.evaluator));
-    const { neurons, ...locateRest } = located;
-    const { neurons: edited, ...selectionRest } = selection;
-    return { file, before, after, eval: capability, neurons, edited, locate: locateRest, selection: selectionRest, verdict: verdictOf(before, after, edited.length) };
+    passes += 1;
+    return { after, capability };
   });
+  const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, options);
+  if (verdict.kind !== "removed" && verdict.kind !== "reduced") {
+    // The file disagrees with the hook (a scaled quantized column, say): an edit that does not help is not kept.
+    stage("taking the edit back");
+    if (options.inPlace) await undo(path);
+    else await rm(file, { force: true });
+    return unchanged({ ...verdict, sentence: `${verdict.sentence} The edited file measured differently from the prediction, so the edit was taken back.` }, found);
+  }
+  stage("");
+  return { file, written: true, inPlace: options.inPlace ?? false, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: { passes, seconds } };
 }

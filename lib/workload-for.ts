@@ -3,7 +3,7 @@
 // otherwise the bundled CommonWords dataset and neutral text.
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { defaultWorkload, manifestWorkload, type Workload } from "./pipeline.js";
+import { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "./pipeline.js";
 import { packageRoot } from "./package-root.js";
 
 interface Manifest {
@@ -19,11 +19,15 @@ function fixtureManifest(modelPath: string): Manifest | null {
   return Object.values(manifest.models ?? {}).some((m) => m.file.replace(/\.f32\.gguf$/, "") === stem) ? manifest : null;
 }
 
-export async function workloadFor(modelPath: string, datasetFile?: string): Promise<Workload & { source: string }> {
-  if (datasetFile) return { ...(await defaultWorkload(datasetFile)), source: datasetFile };
+/** The probes and neutral text for a model; `neutralFile` (one sentence a line) replaces the neutral text. */
+export async function workloadFor(modelPath: string, datasetFile?: string, neutralFile?: string): Promise<Workload & { source: string }> {
+  if (datasetFile) return { ...(await defaultWorkload(datasetFile, neutralFile)), source: datasetFile };
   const manifest = fixtureManifest(modelPath);
-  if (manifest) return { ...manifestWorkload(manifest), source: "the fixture manifest" };
-  return { ...(await defaultWorkload()), source: "the bundled CommonWords dataset" };
+  if (manifest) {
+    const workload = manifestWorkload(manifest);
+    return { ...workload, ...(neutralFile ? { neutralText: await readNeutralText(neutralFile) } : {}), source: "the fixture manifest" };
+  }
+  return { ...(await defaultWorkload(undefined, neutralFile)), source: "the bundled CommonWords dataset" };
 }
 
 /** The small model shipped with the package, whose bias lives in 16 known FFN neurons. */

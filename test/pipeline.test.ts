@@ -1,116 +1,134 @@
 // The product's promises on models with known ground truth (test/fixtures/manifest.json):
-// - localized bias (16 designated FFN neurons): found, removed on held-out words, model kept intact;
-// - distributed bias: an honest "cannot", inside the damage budget;
-// - the paper's warning: general neurons cost far more than gender neurons and hurt factual gender.
-import { mkdtempSync, rmSync } from "node:fs";
+// - localized bias (16 planted FFN neurons): found, the held-out stereotype gap removed, the model kept;
+// - distributed bias: an honest "cannot", nothing written;
+// - a prior without a stereotype: reported as such, never "removed" by shifting the prior;
+// - a real model that does not know gender (../shared/models): "unmeasurable", nothing written;
+// - the paper's warning: general neurons cost far more than the neurons selected.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { causalEffects } from "../lib/attribution/causal.js";
 import { interventionsFor } from "../lib/attribution/neurons.js";
-import { manifestWorkload, openSession, run, selectionBaseline, verdictOf, type RunResult } from "../lib/pipeline.js";
-import { selectNeurons } from "../lib/selection.js";
+import { sha256File } from "../lib/gguf/editor.js";
+import { defaultWorkload, manifestWorkload, openSession, run, scoreOriginal, selectionBaseline, type RunOptions, type RunResult } from "../lib/pipeline.js";
+import { packageRoot } from "../lib/package-root.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-pipeline-"));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 const workload = manifestWorkload(manifest);
 const results = new Map<string, RunResult>();
+const THREADS = { threads: 1 };
 
-async function runOn(name: string, type: FixtureType): Promise<RunResult> {
-  const key = `${name}.${type}`;
-  if (!results.has(key)) results.set(key, await run(fixturePath(name, type), workload, { output: join(scratch, `${key}.debiased.gguf`), evaluator: { threads: 2 } }));
+async function runOn(name: string, type: FixtureType = "f32", options: RunOptions = {}): Promise<RunResult> {
+  const key = `${name}.${type}${options.objective ? `.${options.objective}` : ""}`;
+  if (!results.has(key)) results.set(key, await run(fixturePath(name, type), workload, { output: join(scratch, `${key}.debiased.gguf`), evaluator: THREADS, ...options }));
   return results.get(key)!;
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-// What the planted ground truth allows: zeroing all 16 designated neurons through the hook gives back the
-// unbiased pretrained model, whose own leftover bias no edit can remove (on held-out words: −94% for
-// the llama fixture, −71% for the gpt2 one, in F32). Thresholds below are what this version achieves,
-// kept as regression guards; the issue's ≥ 80% targets are not met yet (see the closing note).
-const FLOORS: Record<string, { reduction: number; precision: number }> = {
-  "llama-localized.f32": { reduction: 0.6, precision: 0.75 },
-  "gpt2-localized.f32": { reduction: 0.55, precision: 0.25 },
-  "llama-localized.q4_k": { reduction: 0.15, precision: 0.6 },
-  "gpt2-localized.q4_k": { reduction: 0.3, precision: 0 },
-};
+const key = (n: { layer: number; index: number }) => `${n.layer}:${n.index}`;
 
 for (const name of ["llama-localized", "gpt2-localized"]) {
   for (const type of ["f32", "q4_k"] as const) {
-    t.test(`${name} ${type}: the planted bias is found and reduced, the model kept`, async (t) => {
+    t.test(`${name} ${type}: the planted stereotype is removed on held-out words, the model kept`, async (t) => {
       const result = await runOn(name, type);
-      const floor = FLOORS[`${name}.${type}`]!;
-      const designated = new Set(manifest.models[name]!.designatedNeurons!.map((n) => `${n.layer}:${n.index}`));
-      const gender = result.neurons.filter((n) => n.kind === "gender").map((n) => `${n.layer}:${n.index}`);
-      const recovered = [...designated].filter((k) => gender.includes(k)).length;
-      const edited = result.edited.map((n) => `${n.layer}:${n.index}`);
-      const precision = edited.filter((k) => designated.has(k)).length / Math.max(1, edited.length);
-      t.ok(precision >= floor.precision, `${edited.filter((k) => designated.has(k)).length} of the ${edited.length} edited neurons are designated ones; locate classes ${recovered}/16 designated neurons "gender"`);
-      const session = await openSession(fixturePath(name, type), workload, { threads: 2 });
-      const ideal = await session.probes.score(session.evaluator, interventionsFor(manifest.models[name]!.designatedNeurons!));
-      session.model.dispose();
-      const { before, after } = result;
-      const reduction = 1 - after.splits.heldout.bias! / before.splits.heldout.bias!;
-      const idealReduction = 1 - ideal.splits.heldout.bias! / before.splits.heldout.bias!;
-      t.ok(reduction >= floor.reduction, `held-out stereotyped bias ${before.splits.heldout.bias!.toFixed(4)} → ${after.splits.heldout.bias!.toFixed(4)} (−${(100 * reduction).toFixed(1)}%; zeroing all 16 designated neurons: −${(100 * idealReduction).toFixed(1)}%)`);
-      t.equal(after.factualAccuracy, before.factualAccuracy, `factual accuracy kept at ${before.factualAccuracy}`);
-      t.ok(after.factualMargin! >= 0.8 * before.factualMargin!, `factual margin ${before.factualMargin!.toFixed(3)} → ${after.factualMargin!.toFixed(3)} (≥ 80%)`);
+      const designated = new Set(manifest.models[name]!.designatedNeurons!.map(key));
+      const edited = result.edited.map(key);
+      const planted = edited.filter((k) => designated.has(k)).length;
+      t.ok(result.written, `written to ${result.file}`);
+      t.equal(result.verdict.kind, "removed", result.verdict.sentence);
+      const gap = (r: RunResult["before"]) => r.splits.heldout.stereotypeGap!;
+      const reduction = 1 - Math.abs(gap(result.after)) / Math.abs(gap(result.before));
+      t.ok(reduction >= 0.8, `held-out stereotype gap ${gap(result.before).toFixed(3)} → ${gap(result.after).toFixed(3)} nats (−${(100 * reduction).toFixed(1)}%)`);
+      t.equal(result.verdict.reduction, reduction, "the verdict is computed from the verified file's numbers");
+      t.match(result.verdict.sentence, new RegExp(`−${(100 * reduction).toFixed(1)}%`));
+      t.ok(planted >= Math.ceil(0.8 * edited.length), `${planted} of the ${edited.length} edited neurons are planted ones`);
+      t.equal(result.after.factualAccuracy, result.before.factualAccuracy, `factual accuracy kept at ${result.before.factualAccuracy}`);
+      t.ok(result.after.factualMargin! >= 0.8 * result.before.factualMargin!, `factual margin ${result.before.factualMargin!.toFixed(3)} → ${result.after.factualMargin!.toFixed(3)} (≥ 80%)`);
       t.ok(result.eval.kl <= 0.02, `KL on neutral text ${result.eval.kl.toExponential(2)} ≤ 0.02 nats`);
-      t.ok(result.eval.perplexity <= 1.02 * result.eval.basePerplexity, `perplexity ${result.eval.basePerplexity.toFixed(3)} → ${result.eval.perplexity.toFixed(3)} (≤ +2%)`);
       const total = manifest.models[name]!.config.nLayer * manifest.models[name]!.config.nFf;
       t.ok(result.edited.length <= 0.02 * total, `${result.edited.length} of ${total} FFN neurons edited (≤ 2%)`);
-      t.match(result.verdict.sentence, new RegExp(`removed (only )?${(100 * reduction).toFixed(1)}%`), result.verdict.sentence);
+      const random = result.randomSets!.heldout!;
+      t.ok(random.z! >= 2 && random.p <= 1 / (result.randomSets!.sets + 1) + 1e-12, `vs ${result.randomSets!.sets} random sets: gain ${random.gain.toFixed(3)} vs ${random.randomMean.toFixed(3)} ± ${random.randomStd.toFixed(3)}, z ${random.z!.toFixed(1)}, p ${random.p.toFixed(3)}`);
+      t.ok(result.selection!.pareto.some((p) => p.chosen), "the chosen set is on the reported Pareto front");
+      t.ok(result.cost.passes > 0 && Object.keys(result.cost.seconds).length > 0, `${result.cost.passes} probe passes`);
     });
   }
 }
 
 for (const name of ["llama-distributed", "gpt2-distributed"]) {
-  t.test(`${name}: an honest "cannot", inside the budget`, async (t) => {
-    const result = await runOn(name, "f32");
+  t.test(`${name}: an honest "cannot", nothing written`, async (t) => {
+    const result = await runOn(name);
     t.equal(result.verdict.kind, "not-localized", result.verdict.sentence);
     t.match(result.verdict.sentence, /not (held by|localized in) FFN neurons/);
-    t.ok(result.eval.kl <= result.selection.budget.maxKl, `KL ${result.eval.kl.toExponential(2)} within the budget`);
-    t.ok(result.after.splits.selection.factualMargin! >= result.selection.budget.minFactualRatio * result.before.splits.selection.factualMargin!, `factual margin on the selection words ${result.before.splits.selection.factualMargin!.toFixed(3)} → ${result.after.splits.selection.factualMargin!.toFixed(3)}, within the budget`);
-    t.equal(result.after.factualAccuracy, result.before.factualAccuracy, "factual accuracy kept");
-    // Every accepted step lowered the bias on the selection words; nothing was edited for nothing.
-    t.ok(result.selection.steps.filter((s) => s.accepted).every((s, i, all) => s.bias < (i === 0 ? result.locate.baseline.bias : all[i - 1]!.bias)), "every edit helped where it was chosen");
-    t.ok(result.after.splits.heldout.bias! <= result.before.splits.heldout.bias! + 1e-3, "no edit made held-out bias worse");
+    t.notOk(result.written, "no file written");
+    t.notOk(existsSync(join(scratch, `${name}.f32.debiased.gguf`)), "no output file on disk");
+    t.same(result.edited, [], "nothing edited");
+    t.equal(result.eval.kl, 0, "KL 0: the model is the original");
+    t.same(result.after, result.before);
+  });
+}
+
+t.test("a prior without a stereotype is reported as such, and removed only when asked", { skip: manifest.models["llama-prior"] ? false : "no llama-prior fixture in the manifest" }, async (t) => {
+  const result = await runOn("llama-prior");
+  const { stereotypeGap, stereotypeGapSe, priorSkew } = result.before;
+  t.ok(Math.abs(priorSkew!) >= 1, `prior skew ${priorSkew!.toFixed(3)} nats`);
+  t.ok(Math.abs(stereotypeGap!) <= 2 * stereotypeGapSe!, `stereotype gap ${stereotypeGap!.toFixed(3)} ± ${stereotypeGapSe!.toFixed(3)}: within its noise`);
+  t.equal(result.verdict.kind, "absent", result.verdict.sentence);
+  t.match(result.verdict.sentence, /prior skew/);
+  t.notOk(result.written, "nothing written");
+  const prior = await runOn("llama-prior", "f32", { objective: "prior" });
+  t.ok(prior.verdict.kind === "removed" || prior.verdict.kind === "reduced", prior.verdict.sentence);
+  t.ok(Math.abs(prior.after.splits.heldout.priorSkew!) < 0.5 * Math.abs(prior.before.splits.heldout.priorSkew!), `held-out prior ${prior.before.splits.heldout.priorSkew!.toFixed(3)} → ${prior.after.splits.heldout.priorSkew!.toFixed(3)}`);
+  t.ok(Math.abs(prior.after.stereotypeGap!) <= 2 * prior.after.stereotypeGapSe! + 0.1, "no stereotype appears on the way");
+});
+
+const REAL = join(packageRoot(), "..", "shared", "models");
+for (const file of ["TinyStories-656K.f16.gguf", "TinyStories-656K-Q8_0.gguf"]) {
+  t.test(`real model ${file}: it does not know gender, so nothing is edited`, { skip: existsSync(join(REAL, file)) ? false : "../shared/models is absent" }, async (t) => {
+    const model = join(REAL, file);
+    const before = await sha256File(model);
+    const output = join(scratch, `${file}.debiased.gguf`);
+    const result = await run(model, await defaultWorkload(join(packageRoot(), "data", "tinystories.json")), { output, evaluator: THREADS });
+    t.equal(result.verdict.kind, "unmeasurable", result.verdict.sentence);
+    t.ok(result.before.factualAccuracy! < 0.75, `factual accuracy ${result.before.factualAccuracy}`);
+    t.match(result.verdict.sentence, new RegExp(`accuracy ${(100 * result.before.factualAccuracy!).toFixed(1)}%`));
+    t.notOk(result.written);
+    t.notOk(existsSync(output), "no output file");
+    t.equal(await sha256File(model), before, "the model is untouched");
   });
 }
 
 t.test("the paper's warning: general neurons are expensive and erode factual gender", async (t) => {
   const name = "llama-localized";
-  const result = await runOn(name, "f32");
+  const result = await runOn(name);
   const general = result.neurons.filter((n) => n.kind === "general");
   t.ok(general.length > 0, `${general.length} general neurons found`);
   const cost = (n: { causal: { kl: number; dBias: number } }) => n.causal.kl / Math.max(-n.causal.dBias, 1e-6);
-  const selected = result.neurons.filter((n) => result.edited.some((e) => e.layer === n.layer && e.index === n.index));
-  t.ok(median(general.map(cost)) >= 10 * median(selected.map(cost)), `KL per nat of bias removed: general ${median(general.map(cost)).toExponential(2)} vs selected gender ${median(selected.map(cost)).toExponential(2)}`);
-  const session = await openSession(fixturePath(name), workload, { threads: 2 });
+  const selected = result.neurons.filter((n) => result.edited.some((e) => key(e) === key(n)));
+  t.ok(median(general.map(cost)) >= 10 * median(selected.map(cost)), `KL per nat removed: general ${median(general.map(cost)).toExponential(2)} vs selected ${median(selected.map(cost)).toExponential(2)}`);
+  const session = await openSession(fixturePath(name), workload, THREADS);
   t.teardown(() => session.model.dispose());
-  const base = await selectionBaseline(session);
+  const base = await selectionBaseline(session, "stereotype", await scoreOriginal(session));
   const [zeroed] = await causalEffects(session.evaluator, base, [general]);
-  t.ok(zeroed!.dFactual < -0.1 * base.score.factualMargin!, `zeroing them moves the factual margin by ${zeroed!.dFactual.toFixed(3)} (of ${base.score.factualMargin!.toFixed(3)})`);
+  t.ok(zeroed!.kl > 10 * result.eval.kl, `zeroing them costs KL ${zeroed!.kl.toExponential(2)} against ${result.eval.kl.toExponential(2)} for the chosen edit`);
+});
+
+t.test("the edit equals zeroing the same neurons through the hook", async (t) => {
+  const result = await runOn("llama-localized");
+  const session = await openSession(fixturePath("llama-localized"), workload, THREADS);
+  t.teardown(() => session.model.dispose());
+  const { scoreOptions } = await scoreOriginal(session);
+  const hooked = session.probes.scoreOf(await session.probes.measure(session.evaluator, interventionsFor(result.edited)), scoreOptions);
+  t.same(hooked, result.after, "held-out and selection scores identical");
+  t.same(result.predicted, result.after, "what was predicted before writing is what the file gives");
 });
 
 t.test("same input, same output", async (t) => {
-  const first = await runOn("gpt2-localized", "f32");
-  const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: { threads: 2 } });
-  t.same({ ...again, file: null }, { ...first, file: null });
-});
-
-t.test("a damage budget nothing fits: nothing is edited, and the verdict says so", async (t) => {
-  const name = "llama-localized";
-  const result = await runOn(name, "f32");
-  const session = await openSession(fixturePath(name), workload, { threads: 2 });
-  t.teardown(() => session.model.dispose());
-  const base = await selectionBaseline(session);
-  const total = manifest.models[name]!.config.nLayer * manifest.models[name]!.config.nFf;
-  const selection = await selectNeurons(session.evaluator, base, result.neurons, total, result.locate.noise.noiseFloor, { maxKl: 1e-12 });
-  t.same(selection.neurons, [], "no neuron selected");
-  t.ok(selection.steps.length > 0 && selection.steps.every((s) => !s.accepted && /KL .* exceed the budget/.test(s.reason)), "each candidate was refused for its KL");
-  const verdict = verdictOf(result.before, result.before, 0);
-  t.equal(verdict.kind, "not-localized");
-  t.match(verdict.sentence, /Nothing was edited/);
+  const first = await runOn("gpt2-localized");
+  const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: THREADS });
+  const stable = (r: RunResult) => ({ ...r, file: null, cost: { ...r.cost, seconds: null } });
+  t.same(stable(again), stable(first));
 });

@@ -1,34 +1,69 @@
-import type { CommandModule } from "yargs";
+import type { Argv, CommandModule } from "yargs";
 import { locate } from "../../lib/attribution/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { selectionBaseline, withSession } from "../../lib/pipeline.js";
+import { OBJECTIVES, type ObjectiveKind } from "../../lib/objective.js";
+import { scoreOriginal, selectionBaseline, withSession } from "../../lib/pipeline.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
 import { fixed, handle, printResult, progress, table } from "../cli.js";
-import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { checkNumber, evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
 
-export const locateCommand: CommandModule<ModelArgs, ModelArgs & { candidates: number; seed: number }> = {
+export interface BudgetArgs {
+  maxKl: number;
+  minFactual: number;
+  objective: ObjectiveKind;
+}
+
+export const budgetOptions = {
+  "max-kl": { type: "number", default: 0.02, describe: "Damage budget: mean KL on neutral text, nats" },
+  "min-factual": { type: "number", default: 0.8, describe: "Damage budget: share of the factual margin to keep" },
+  objective: { choices: OBJECTIVES, default: "stereotype", describe: "What to remove: the stereotype gap, or (explicitly) the prior skew" },
+} as const;
+
+export function checkBudget(args: BudgetArgs): void {
+  checkNumber("max-kl", args.maxKl, 0, 100);
+  checkNumber("min-factual", args.minFactual, 0, 1);
+}
+
+interface LocateArgs extends ModelArgs, BudgetArgs {
+  candidates?: number;
+  seed: number;
+  all: boolean;
+}
+
+export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
   command: "locate [model]",
-  describe: "Find the FFN neurons behind the bias and class them gender / general / other",
+  describe: "Find candidate neurons behind the bias, zero each one, and class them gender / general / other",
   builder: (y) =>
     y
       .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
       .options(modelOptions)
-      .option("candidates", { type: "number", default: 48, describe: "Candidates taken by direct logit effect" })
-      .option("seed", { type: "number", default: 1, describe: "Seed of the random-neuron noise baseline" }),
+      .options(budgetOptions)
+      .option("candidates", { type: "number", describe: "Candidates screened (default: 2·√(FFN neurons), 32 to 512)" })
+      .option("seed", { type: "number", default: 1, describe: "Seed of the random-neuron noise baseline" })
+      .option("all", { type: "boolean", default: false, describe: "Show every candidate, not the 30 with the largest effect" }) as unknown as Argv<LocateArgs>,
   handler: (args) =>
     handle(async () => {
+      checkBudget(args);
+      checkNumber("candidates", args.candidates, 1, 100000, true);
+      const options = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
-      const workload = await workloadFor(path, args.dataset);
-      const result = await withSession(path, workload, evaluatorOptions(args), async (session) => {
-        return locate(session.model, await openGguf(path), session.evaluator, await selectionBaseline(session), { dlaCandidates: args.candidates, seed: args.seed, onProgress: progress(args) });
+      const workload = await workloadFor(path, args.dataset, args.neutral);
+      const result = await withSession(path, workload, options, async (session) => {
+        const base = await selectionBaseline(session, args.objective, await scoreOriginal(session));
+        return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), maxKl: args.maxKl, minFactualRatio: args.minFactual, seed: args.seed, onProgress: progress(args) });
       });
       printResult(args, result, () => {
-        const shown = [...result.neurons].sort((a, b) => a.causal.dBias - b.causal.dBias).slice(0, 30);
+        const sorted = [...result.neurons].sort((a, b) => a.causal.dBias - b.causal.dBias);
+        const shown = args.all ? sorted : sorted.slice(0, 30);
+        const count = (kind: string) => result.neurons.filter((n) => n.kind === kind).length;
         return [
-          `${result.neurons.filter((n) => n.kind === "gender").length} gender, ${result.neurons.filter((n) => n.kind === "general").length} general, ${result.neurons.filter((n) => n.kind === "other").length} other neurons among ${result.neurons.length} candidates`,
-          `baseline bias ${fixed(result.baseline.bias)} nats; a random neuron moves it by ${fixed(result.noise.dBiasMean)} ± ${fixed(result.noise.dBiasStd)} (noise floor ${fixed(result.noise.noiseFloor)})`,
-          table([["neuron", "kind", "dla", "word corr", "Δbias", "Δfactual", "KL"], ...shown.map((n) => [`${n.layer}:${n.index}`, n.kind, fixed(n.dla), fixed(n.wordCorrelation, 3), fixed(n.causal.dBias), fixed(n.causal.dFactual), fixed(n.causal.kl, 5)])]),
-        ].join("\n");
+          `${count("gender")} gender, ${count("general")} general, ${count("other")} other neurons among ${result.neurons.length} candidates (${args.objective === "prior" ? "prior skew" : "stereotype gap"} ${fixed(result.baseline.objective)} nats on the selection probes)`,
+          `zeroing one random neuron moves it by ${fixed(result.noise.dBiasMean)} ± ${fixed(result.noise.dBiasStd)} (noise floor ${fixed(result.noise.noiseFloor)}); single neurons are weak on real models — run selects sets`,
+          table([["neuron", "kind", "dla", "word corr", "Δobjective", "Δfactual", "KL"], ...shown.map((n) => [`${n.layer}:${n.index}`, n.kind, fixed(n.dla), fixed(n.wordCorrelation, 3), fixed(n.causal.dBias), fixed(n.causal.dFactual), fixed(n.causal.kl, 5)])]),
+          shown.length < sorted.length ? `showing the ${shown.length} of ${sorted.length} candidates with the largest effect; --all shows every one, --json gives every number` : "",
+        ]
+          .filter(Boolean)
+          .join("\n");
       });
     }),
 };

@@ -3,33 +3,43 @@ import { run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/report.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
-import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
+import { checkNumber, evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
 
-interface RunArgs extends ModelArgs {
+interface RunArgs extends ModelArgs, BudgetArgs {
   output?: string;
   inPlace: boolean;
   overwrite: boolean;
-  maxKl: number;
-  minFactual: number;
   maxNeurons?: number;
   scale: number;
   seed: number;
+  candidates?: number;
+  minGain?: number;
+  minReduction: number;
+  minZ: number;
+  minFactualAccuracy: number;
+  randomSets: number;
 }
 
 export const runCommand: CommandModule<ModelArgs, RunArgs> = {
   command: "run [model]",
-  describe: "Measure, locate, edit and verify: the whole pipeline (default: the embedded test model)",
+  describe: "Measure, locate, select a set of neurons, edit and verify: the whole pipeline (default: the embedded test model)",
   builder: (y) =>
     y
       .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
       .options(modelOptions)
-      .option("output", { alias: "o", type: "string", describe: "Edited model file (default: <model>.debiased.gguf)" })
-      .option("in-place", { type: "boolean", default: false, describe: "Edit the model itself, journaled and undoable" })
+      .options(budgetOptions)
+      .option("output", { alias: "o", type: "string", describe: "Edited model file (default: <model>.debiased.gguf); written only when the edit helps" })
+      .option("in-place", { type: "boolean", default: false, describe: "Edit the model itself, journaled and undoable, only when the edit helps" })
       .option("overwrite", { type: "boolean", default: false, describe: "Replace the output file if it exists" })
-      .option("max-kl", { type: "number", default: 0.02, describe: "Damage budget: mean KL on neutral text, nats" })
-      .option("min-factual", { type: "number", default: 0.8, describe: "Damage budget: share of the factual margin to keep" })
       .option("max-neurons", { type: "number", describe: "Most neurons to edit (default: 2% of FFN neurons)" })
       .option("scale", { type: "number", default: 0, describe: "Scale chosen neurons by this instead of zeroing them" })
+      .option("candidates", { type: "number", describe: "Candidates screened (default: 2·√(FFN neurons), 32 to 512)" })
+      .option("min-gain", { type: "number", describe: "Smallest gain (nats, per √neurons) a selection step must bring (default: twice a random neuron's spread)" })
+      .option("min-reduction", { type: "number", default: 0.2, describe: "Smallest held-out reduction of the objective worth writing" })
+      .option("min-z", { type: "number", default: 2, describe: "How far (in spreads) the chosen set must beat random sets of the same size" })
+      .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
+      .option("random-sets", { type: "number", default: 20, describe: "Random sets the chosen one is compared with" })
       .option("seed", { type: "number", default: 1 })
       .check((a) => {
         if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
@@ -39,20 +49,36 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       }) as unknown as Argv<RunArgs>,
   handler: (args) =>
     handle(async () => {
+      checkBudget(args);
+      checkNumber("max-neurons", args.maxNeurons, 1, 1e9, true);
+      checkNumber("candidates", args.candidates, 1, 100000, true);
+      checkNumber("min-gain", args.minGain, 0, 100);
+      checkNumber("min-reduction", args.minReduction, 0, 1);
+      checkNumber("min-z", args.minZ, -100, 100);
+      checkNumber("min-factual-accuracy", args.minFactualAccuracy, 0, 1);
+      checkNumber("random-sets", args.randomSets, 2, 10000, true);
+      const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
-      const workload = await workloadFor(path, args.dataset);
+      const workload = await workloadFor(path, args.dataset, args.neutral);
       const report = progress(args);
       report(`debiasing ${path} with ${workload.source}`, 0, 1);
       const result = await run(path, workload, {
         ...(args.output ? { output: args.output } : {}),
         inPlace: args.inPlace,
         overwrite: args.overwrite,
+        objective: args.objective,
         maxKl: args.maxKl,
         minFactualRatio: args.minFactual,
         ...(args.maxNeurons !== undefined ? { maxNeurons: args.maxNeurons } : {}),
+        ...(args.candidates !== undefined ? { candidates: args.candidates } : {}),
+        ...(args.minGain !== undefined ? { minGain: args.minGain } : {}),
+        minReduction: args.minReduction,
+        minZ: args.minZ,
+        minFactualAccuracy: args.minFactualAccuracy,
+        randomSets: args.randomSets,
         scale: args.scale,
         seed: args.seed,
-        evaluator: evaluatorOptions(args),
+        evaluator,
         onProgress: report,
       });
       const text = renderReport(result);

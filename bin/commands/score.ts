@@ -1,45 +1,63 @@
 import type { CommandModule } from "yargs";
 import type { BiasScore, GroupMetrics } from "../../lib/bias/metrics.js";
-import { withSession } from "../../lib/pipeline.js";
+import { scoreOriginal, withSession } from "../../lib/pipeline.js";
 import type { EvaluatorOptions } from "../../lib/llama/evaluator.js";
 import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
-import { fixed, handle, printResult, progress, table, type CommonArgs } from "../cli.js";
+import { fixed, handle, printResult, progress, table, UsageError, type CommonArgs } from "../cli.js";
 
 export interface ModelArgs extends CommonArgs {
   model?: string;
   dataset?: string;
+  neutral?: string;
   threads?: number;
 }
 
 export const modelOptions = {
   dataset: { type: "string", describe: "Probe dataset JSON (default: the bundled CommonWords dataset, or a fixture's own)" },
-  threads: { type: "number", describe: "CPU threads (default: all)" },
+  neutral: { type: "string", describe: "Neutral text of the model's own domain, one sentence a line (default: the dataset's, else the bundled text)" },
+  threads: { type: "number", describe: "CPU threads (default: 1 for models under 100M parameters, else all cores)" },
 } as const;
 
-export const evaluatorOptions = (args: ModelArgs): EvaluatorOptions => (args.threads ? { threads: args.threads } : {});
+/** Rejects a numeric option that is not a finite number inside [min, max]. */
+export function checkNumber(name: string, value: number | undefined, min: number, max: number, integer = false): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${name} must be ${integer ? "a whole number" : "a number"} from ${min} to ${max}, not ${value}.`);
+  }
+}
+
+export const evaluatorOptions = (args: ModelArgs): EvaluatorOptions => {
+  checkNumber("threads", args.threads, 1, 1024, true);
+  return args.threads ? { threads: args.threads } : {};
+};
 
 export function scoreTable(score: BiasScore): string {
-  const row = (name: string, m: GroupMetrics) => [name, fixed(m.bias), fixed(m.biasSigned), fixed(m.biasedFraction, 3), fixed(m.factualAccuracy, 3), fixed(m.factualMargin)];
+  const row = (name: string, m: GroupMetrics) => [name, fixed(m.stereotypeGap, 3), fixed(m.stereotypeGapSe, 3), fixed(m.priorSkew, 3), fixed(m.residual, 3), fixed(m.bias, 3), fixed(m.factualAccuracy, 3), fixed(m.factualMargin, 3)];
   return table([
-    ["", "bias", "signed", "biased", "factual acc", "factual margin"],
+    ["", "gap Δ", "± se", "prior", "residual", "mean |b|", "factual acc", "factual margin"],
     row("all words", score),
     row("selection", score.splits.selection),
     row("held-out", score.splits.heldout),
     ...Object.entries(score.categories).map(([name, m]) => row(`  ${name}`, m)),
+    ...Object.entries(score.templates).map(([name, m]) => row(`  template ${name}`, m)),
   ]);
 }
 
+export const SCORE_LEGEND =
+  "nats of log-odds b = log p(female) − log p(male). gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words (the stereotype); prior: mean b of the neutral words (how far the model leans one way for anyone); residual: mean |b − baseline|; factual: words whose gender is their meaning.";
+
 export const scoreCommand: CommandModule<CommonArgs, ModelArgs> = {
   command: "score [model]",
-  describe: "Measure gender bias: log-odds of female vs male continuations over the probe words",
+  describe: "Measure gender bias: stereotype gap, prior skew and factual gender over the probe words",
   builder: (y) => y.positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" }).options(modelOptions),
   handler: (args) =>
     handle(async () => {
       const path = args.model ?? defaultModelPath();
-      const workload = await workloadFor(path, args.dataset);
+      const options = evaluatorOptions(args);
+      const workload = await workloadFor(path, args.dataset, args.neutral);
       const report = progress(args);
       report(`scoring ${path} on ${workload.source}`, 0, 1);
-      const score = await withSession(path, workload, evaluatorOptions(args), (session) => session.probes.score(session.evaluator));
-      printResult(args, score, () => `bias in nats (log-odds female − male), stereotyped words; factual: words whose gender is their meaning\n${scoreTable(score)}`);
+      const { score } = await withSession(path, workload, options, (session) => scoreOriginal(session));
+      printResult(args, score, () => `${SCORE_LEGEND}\n${scoreTable(score)}`);
     }),
 };

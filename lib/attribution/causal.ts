@@ -1,26 +1,34 @@
-// Causal attribution: zero neurons through the graph hook and measure what really changes — stereotyped
-// bias and factual margin on the selection probes, KL on neutral text. Many variants (one neuron, or one
-// candidate set, each) share batches, since per-sequence interventions make them independent.
+// Causal attribution: edit neurons through the graph hook and measure what really changes — the objective
+// (stereotype gap by default) and factual margin on the selection probes, KL on neutral text. Many
+// variants (one neuron, or one candidate set, each) share batches, since per-sequence interventions make
+// them independent.
 import type { Evaluator } from "../llama/evaluator.js";
-import type { BiasScore } from "../bias/metrics.js";
+import type { BiasScore, ScoreOptions } from "../bias/metrics.js";
 import type { NeutralRun, NeutralText } from "../bias/neutral-text.js";
 import type { ProbeSet } from "../bias/probe-set.js";
+import { objectiveValue, searchSize, type ObjectiveKind } from "../objective.js";
 import { interventionsFor, type NeuronId } from "./neurons.js";
 
 export interface CausalEffect {
-  /** Change of stereotyped bias (mean |b|, nats) on the probes; negative = less bias. */
+  /** Change of the objective's size |Δ| (nats) on the probes; negative = less bias. */
   dBias: number;
   /** Change of factual margin (nats); negative = factual gender weakened. */
   dFactual: number;
   /** Mean KL(original ‖ edited) on the neutral text, nats. */
   kl: number;
+  /** The objective's size under the edit. */
   bias: number;
+  /** The signed objective under the edit (> 0: toward the stereotype, or toward female for the prior). */
+  objective: number;
   factualMargin: number;
   factualAccuracy: number;
-  /** The full score under the edit (per word, split, category). */
+  /** b per probe under the edit. */
+  b: Float64Array;
+  /** The full score under the edit (per word, split, category, template). */
   score: BiasScore;
 }
 
+/** What every measurement of an edit is compared against. */
 export interface Baseline {
   probes: ProbeSet;
   /** b per probe of the unedited model; `score` is its dataset metrics. */
@@ -28,31 +36,35 @@ export interface Baseline {
   score: BiasScore;
   neutral: NeutralText;
   neutralRun: NeutralRun;
+  objective: ObjectiveKind;
+  /** Directions of stereotyped words the dataset leaves open, taken from the original model. */
+  scoreOptions: ScoreOptions;
 }
 
 const GROUP = 16;
 
+export type Edit = readonly (NeuronId & { scale?: number })[];
+
 /** The measured effect of each edit (a list of neurons with scales; scale 0 or absent = zeroed). */
-export async function causalEffects(
-  evaluator: Evaluator,
-  base: Baseline,
-  edits: readonly (readonly (NeuronId & { scale?: number })[])[],
-  onProgress?: (done: number, total: number) => void,
-): Promise<CausalEffect[]> {
+export async function causalEffects(evaluator: Evaluator, base: Baseline, edits: readonly Edit[], onProgress?: (done: number, total: number) => void): Promise<CausalEffect[]> {
   const out: CausalEffect[] = [];
+  const baseSize = searchSize(base.score, base.objective);
   for (let first = 0; first < edits.length; first += GROUP) {
     const variants = edits.slice(first, first + GROUP).map((neurons) => interventionsFor(neurons));
     const bs = await base.probes.measureVariants(evaluator, variants);
     const kls = await base.neutral.klVariants(evaluator, base.neutralRun, variants);
     bs.forEach((b, v) => {
-      const score = base.probes.scoreOf(b);
+      const score = base.probes.scoreOf(b, base.scoreOptions);
+      const size = searchSize(score, base.objective);
       out.push({
-        dBias: (score.bias ?? 0) - (base.score.bias ?? 0),
+        dBias: size - baseSize,
         dFactual: (score.factualMargin ?? 0) - (base.score.factualMargin ?? 0),
         kl: kls[v]!,
-        bias: score.bias ?? 0,
+        bias: size,
+        objective: objectiveValue(score, base.objective) ?? 0,
         factualMargin: score.factualMargin ?? 0,
         factualAccuracy: score.factualAccuracy ?? 0,
+        b,
         score,
       });
     });

@@ -1,8 +1,11 @@
-// Logit-based attribution: the direct effect of FFN neuron (l, i) on a probe's bias b at the last position,
+// Logit-based attribution: the direct effect of FFN neuron (l, i) on a probe's bias b at the position
+// where its female and male continuations part (the probe's divergence; the prompt's last token when the
+// tokenizer keeps the prompt's tokens apart from the targets'),
 //   DLA_{l,i}(p) = a_{l,i}(T) · ((u ⊙ γ) · v_{l,i}) / norm(h_final(T)),
-// with u = W_U[female] − W_U[male], γ the final norm's weight, v_{l,i} column i of ffn_down, and the final
-// norm's scale frozen at its measured value (as in the paper's code). For a LayerNorm model the mean is
-// removed from v first, since the norm subtracts it. (u ⊙ γ)·v is static: one pass over ffn_down.
+// with u = W_U[female] − W_U[male] for the first differing tokens, γ the final norm's weight, v_{l,i}
+// column i of ffn_down, and the final norm's scale frozen at its measured value (as in the paper's code).
+// For a LayerNorm model the mean is removed from v first, since the norm subtracts it. (u ⊙ γ)·v is
+// static: one pass over ffn_down.
 import { DebiasError } from "../errors.js";
 import type { GgufFile } from "../gguf/reader.js";
 import type { Evaluator } from "../llama/evaluator.js";
@@ -35,7 +38,7 @@ export function normScale(h: Float32Array, norm: NormKind): number {
 }
 
 export interface ValueVectors {
-  /** Per target pair (female/male first tokens), per layer: (u ⊙ γ) · v_i for every neuron i. */
+  /** Per target pair (a probe's divergence tokens: the first female and male tokens that differ), per layer: (u ⊙ γ) · v_i for every neuron i. */
   scores: Float32Array[][];
   /** Per layer: ‖v_i‖, how much a unit of activation moves the residual stream. */
   norms: Float32Array[];
@@ -86,74 +89,69 @@ export async function valueVectors(file: GgufFile, model: LlamaModel, pairs: rea
 }
 
 export interface DirectEffects extends ValueVectors {
-  /** Per layer: mean over stereotyped probes of sign(b)·DLA — how much each neuron pushes toward the stereotype. */
-  stereotype: Float32Array[];
+  /** Per layer: Σ_p w_p·DLA_p with the objective's weights — how much zeroing each neuron would shrink the objective directly. */
+  objective: Float32Array[];
   /** Per layer: mean over factual probes of gold·DLA — how much each neuron carries factual gender. */
   factual: Float32Array[];
 }
 
+/** Per-probe weights: `objective` turns DLAs into the direct shrink of the objective; `factual` into the factual margin. */
+export interface DlaWeights {
+  objective: Float64Array;
+  factual: Float64Array;
+}
+
 /**
- * Averages DLA over probes, streaming them through the evaluator a batch at a time so memory stays
- * at one batch of activations whatever the number of probes.
+ * Sums weighted DLA over probes, streaming them through the evaluator a batch at a time so memory stays
+ * at one batch of activations whatever the number of probes; probes of weight 0 are not evaluated, and
+ * probes whose divergence is null count as weight 0. Each probe is evaluated on its divergence tokens and
+ * read at their last position, with u from its divergence's female and male tokens.
  */
-export async function directEffects(
-  file: GgufFile,
-  model: LlamaModel,
-  evaluator: Evaluator,
-  probes: ProbeSet,
-  b: Float64Array,
-  batch = 64,
-): Promise<DirectEffects> {
+export async function directEffects(file: GgufFile, model: LlamaModel, evaluator: Evaluator, probes: ProbeSet, weights: DlaWeights, batch = 64): Promise<DirectEffects> {
   const { arch, nLayer } = model.facts;
   const norm = finalNorm(file, arch);
   const pairKeys = new Map<string, number>();
   const pairs: { female: number; male: number }[] = [];
   const pairOf = probes.items.map((item) => {
-    const key = `${item.female[0]}:${item.male[0]}`;
+    if (item.divergence === null) return -1;
+    const { female, male } = item.divergence;
+    const key = `${female}:${male}`;
     if (!pairKeys.has(key)) {
       pairKeys.set(key, pairs.length);
-      pairs.push({ female: item.female[0]!, male: item.male[0]! });
+      pairs.push({ female, male });
     }
     return pairKeys.get(key)!;
   });
   const vectors = await valueVectors(file, model, pairs);
   const { scores } = vectors;
-  const nFf = scores[0]![0]!.length;
+  const nFf = vectors.norms[0]!.length;
   const layers = Array.from({ length: nLayer }, (_, l) => l);
-  const stereotype = layers.map(() => new Float64Array(nFf));
-  const factual = layers.map(() => new Float64Array(nFf));
-  let nStereo = 0;
-  let nFactual = 0;
-  for (let first = 0; first < probes.items.length; first += batch) {
-    const items = probes.items.slice(first, first + batch);
-    const weights = items.map((item, k) => {
-      const p = first + k;
-      if (item.probe.label === "stereotyped") return { target: stereotype, w: Math.sign(b[p]!) };
-      if (item.probe.label === "factual") return { target: factual, w: item.probe.gold === "female" ? 1 : -1 };
-      return null;
-    });
-    if (weights.every((w) => w === null)) continue;
-    const at = items.map((_, k) => ({ prompt: k, position: -1 }));
+  const sums = { objective: layers.map(() => new Float64Array(nFf)), factual: layers.map(() => new Float64Array(nFf)) };
+  // A probe without a divergence has no single next token that separates its sides: it gets no DLA.
+  const used = probes.items.flatMap((_, p) => (pairOf[p]! >= 0 && (weights.objective[p] !== 0 || weights.factual[p] !== 0) ? [p] : []));
+  for (let first = 0; first < used.length; first += batch) {
+    const chunk = used.slice(first, first + batch);
+    const at = chunk.map((_, k) => ({ prompt: k, position: -1 }));
     const result = await evaluator.evaluate({
-      prompts: items.map((item) => item.prompt),
+      prompts: chunk.map((p) => probes.items[p]!.divergence!.tokens),
       capture: { layers, at },
       captureNamed: { names: [`l_out-${nLayer - 1}`], at },
     });
-    items.forEach((_, k) => {
-      const weight = weights[k];
-      if (!weight) return;
-      if (weight.target === stereotype) nStereo++;
-      else nFactual++;
-      const scale = weight.w / normScale(result.named[0]![k]!, norm);
-      const pairScores = scores[pairOf[first + k]!]!;
-      for (let l = 0; l < nLayer; l++) {
-        const a = result.activation(k, l);
-        const s = pairScores[l]!;
-        const out = weight.target[l]!;
-        for (let i = 0; i < nFf; i++) out[i] += a[i]! * s[i]! * scale;
+    chunk.forEach((p, k) => {
+      const inverseNorm = 1 / normScale(result.named[0]![k]!, norm);
+      const pairScores = scores[pairOf[p]!]!;
+      for (const [target, w] of [[sums.objective, weights.objective[p]!], [sums.factual, weights.factual[p]!]] as const) {
+        if (w === 0) continue;
+        for (let l = 0; l < nLayer; l++) {
+          const a = result.activation(k, l);
+          const s = pairScores[l]!;
+          const out = target[l]!;
+          const scale = w * inverseNorm;
+          for (let i = 0; i < nFf; i++) out[i] += a[i]! * s[i]! * scale;
+        }
       }
     });
   }
-  const average = (sums: Float64Array[], n: number) => sums.map((s) => Float32Array.from(s, (v) => (n === 0 ? 0 : v / n)));
-  return { ...vectors, stereotype: average(stereotype, nStereo), factual: average(factual, nFactual) };
+  const toF32 = (list: Float64Array[]) => list.map((s) => Float32Array.from(s));
+  return { ...vectors, objective: toF32(sums.objective), factual: toF32(sums.factual) };
 }

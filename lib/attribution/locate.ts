@@ -1,15 +1,18 @@
 // Finds the FFN neurons behind a model's gender bias. Attribution guides, causation decides: candidates
-// come from the direct logit effect, from word-position activations that track b, and (to show what
-// must not be touched) from the neurons that move neutral text most; then every candidate is zeroed
-// through the hook and classified by what it really does:
-//   general — large KL on neutral text or it erodes factual gender: editing it breaks the model;
-//   gender  — lowers stereotyped bias by more than a random neuron would, at small cost: safe to edit;
-//   other   — neither.
+// come from the direct logit effect on the objective and from word-position activations that track the
+// residual bias (and, to show what must not be touched, from the neurons that move neutral text most);
+// then every candidate is zeroed through the hook and classified by what it does on its own:
+//   general — on its own it spends the whole KL budget or erodes factual gender beyond the budget;
+//   gender  — on its own it shrinks the objective by more than a random neuron would, at small cost;
+//   other   — neither. Single effects are weak on real models and compensate on planted ones, so the
+// classes inform the report; selection measures sets (selection.ts).
 import type { Evaluator } from "../llama/evaluator.js";
 import type { LlamaModel } from "../llama/model.js";
 import type { GgufFile } from "../gguf/reader.js";
+import { residuals } from "../bias/metrics.js";
+import { objectiveValue, searchSize } from "../objective.js";
 import { causalEffects, type Baseline, type CausalEffect } from "./causal.js";
-import { directEffects } from "./direct-effect.js";
+import { directEffects, type DlaWeights } from "./direct-effect.js";
 import { seededRandom } from "../random.js";
 import { byPosition, mean, neuronKey, std, type NeuronId } from "./neurons.js";
 import { neutralMagnitudes, wordCorrelations } from "./word-tracking.js";
@@ -17,11 +20,11 @@ import { neutralMagnitudes, wordCorrelations } from "./word-tracking.js";
 export type NeuronKind = "gender" | "general" | "other";
 
 export interface LocatedNeuron extends NeuronId {
-  /** Mean direct effect toward the stereotype (sign(b)·DLA), nats. */
+  /** Direct effect: how much zeroing the neuron would shrink the objective through the logits alone, nats. */
   dla: number;
   /** Mean direct effect on factual gender (gold·DLA), nats. */
   dlaFactual: number;
-  /** corr(activation at the word, b) across probes. */
+  /** corr(activation at the word, residual b − b0) across stereotyped probes. */
   wordCorrelation: number;
   /** Mean |activation|·‖v‖ on neutral text. */
   neutralMagnitude: number;
@@ -33,53 +36,87 @@ export interface LocatedNeuron extends NeuronId {
 }
 
 export interface LocateOptions {
-  /** Candidates by direct effect toward the stereotype. Default 48. */
-  dlaCandidates?: number;
-  /** Candidates by word-position correlation with b. Default 16. */
-  wordCandidates?: number;
+  /** Candidates screened causally (default 2·√(FFN neurons), 32 to 512): ¾ by direct effect, ¼ by word tracking. */
+  candidates?: number;
   /** Candidates by magnitude on neutral text (the likely general neurons). Default 8. */
   neutralCandidates?: number;
-  /** Random neurons zeroed one by one to measure the noise of a single-neuron edit. Default 24. */
+  /** Random neurons zeroed one by one to measure the spread of a single-neuron edit. Default 24. */
   randomNeurons?: number;
-  /** KL (nats) above which a single neuron counts as general. Default 0.01. */
-  generalKl?: number;
-  /** Share of the factual margin a single neuron may remove before it counts as general. Default 0.1. */
-  factualTolerance?: number;
+  /** The damage budget (see SelectionOptions): a neuron that alone exceeds it is general. */
+  maxKl?: number;
+  minFactualRatio?: number;
   seed?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
 export interface LocateResult {
-  baseline: { bias: number; factualMargin: number; factualAccuracy: number; words: number };
-  /** Δbias of zeroing one random neuron: mean and spread; an effect must clear `noiseFloor` to count. */
+  baseline: { bias: number; objective: number; factualMargin: number; factualAccuracy: number; words: number };
+  /** Δ|objective| of zeroing one random neuron: mean and spread; a single effect must clear `noiseFloor` to count. */
   noise: { n: number; dBiasMean: number; dBiasStd: number; klMean: number; noiseFloor: number };
   thresholds: { generalKl: number; factualTolerance: number };
   neurons: LocatedNeuron[];
 }
 
-function topK(layers: readonly Float32Array[], k: number, score: (v: number) => number): NeuronId[] {
+export const DEFAULT_MAX_KL = 0.02;
+export const DEFAULT_MIN_FACTUAL_RATIO = 0.8;
+
+export function defaultCandidates(totalNeurons: number): number {
+  return Math.min(512, Math.max(32, Math.round(2 * Math.sqrt(totalNeurons))));
+}
+
+function topK(layers: readonly Float32Array[], k: number, score: (v: number) => number, skip: ReadonlySet<string> = new Set()): NeuronId[] {
   const all: (NeuronId & { s: number })[] = [];
   layers.forEach((values, layer) => values.forEach((v, index) => all.push({ layer, index, s: score(v) })));
   return all
-    .filter((n) => n.s > 0)
+    .filter((n) => n.s > 0 && !skip.has(neuronKey(n)))
     .sort((a, b) => b.s - a.s || byPosition(a, b))
     .slice(0, k)
     .map(({ layer, index }) => ({ layer, index }));
 }
 
+/**
+ * Per-probe DLA weights such that Σ w·DLA predicts how much zeroing a neuron shrinks the objective:
+ * the stereotype gap is mean_female r − mean_male r, the prior the mean b of the baseline words; the
+ * sign of the measured objective turns "moves it" into "shrinks it".
+ */
+export function dlaWeights(base: Baseline): DlaWeights {
+  const items = base.probes.items.map((item) => item.probe);
+  const sign = Math.sign(objectiveValue(base.score, base.objective) ?? 0);
+  const direction = (p: (typeof items)[number]) => p.direction ?? base.scoreOptions.directions?.get(p.word);
+  const objective = new Float64Array(items.length);
+  if (base.objective === "prior") {
+    const baseline = items.filter((p) => p.baseline).length;
+    items.forEach((p, i) => (objective[i] = p.baseline ? sign / baseline : 0));
+  } else {
+    const count = (g: string) => items.filter((p) => p.label === "stereotyped" && direction(p) === g).length;
+    const [nF, nM] = [count("female"), count("male")];
+    items.forEach((p, i) => {
+      if (p.label !== "stereotyped") return;
+      const d = direction(p);
+      if (d === "female") objective[i] = sign / nF;
+      else if (d === "male") objective[i] = -sign / nM;
+    });
+  }
+  const nFactual = items.filter((p) => p.label === "factual").length;
+  const factual = Float64Array.from(items, (p) => (p.label === "factual" ? (p.gold === "female" ? 1 : -1) / nFactual : 0));
+  return { objective, factual };
+}
+
 export async function locate(model: LlamaModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: LocateOptions = {}): Promise<LocateResult> {
   const { nLayer } = model.facts;
   const progress = options.onProgress ?? (() => undefined);
-  const generalKl = options.generalKl ?? 0.01;
-  const factualTolerance = options.factualTolerance ?? 0.1;
-  const { b } = base;
-  const stereotyped = base.probes.filter((p) => p.label === "stereotyped");
-  const bStereo = Float64Array.from(base.probes.items.flatMap((item, i) => (item.probe.label === "stereotyped" ? [b[i]!] : [])));
+  const generalKl = options.maxKl ?? DEFAULT_MAX_KL;
+  const factualTolerance = 1 - (options.minFactualRatio ?? DEFAULT_MIN_FACTUAL_RATIO);
+  const nFf = model.facts.nFf ?? 0;
+  const pool = options.candidates ?? defaultCandidates(nLayer * nFf);
 
   progress("direct effects", 0, 1);
-  const direct = await directEffects(file, model, evaluator, base.probes, b);
-  progress("word correlations", 0, 1);
-  const correlation = await wordCorrelations(evaluator, stereotyped, bStereo, nLayer);
+  const direct = await directEffects(file, model, evaluator, base.probes, dlaWeights(base));
+  progress("word tracking", 0, 1);
+  const stereotyped = base.probes.filter((p) => p.label === "stereotyped");
+  const r = residuals(base.probes.items.map((item) => item.probe), Array.from(base.b));
+  const rStereo = Float64Array.from(base.probes.items.flatMap((item, i) => (item.probe.label === "stereotyped" ? [r[i]!] : [])));
+  const correlation = base.objective === "stereotype" && stereotyped.items.length > 2 ? await wordCorrelations(evaluator, stereotyped, rStereo, nLayer) : direct.objective.map((l) => new Float32Array(l.length));
   const magnitude = await neutralMagnitudes(evaluator, base.neutral.prompts, direct.norms, nLayer);
 
   const sources = new Map<string, NeuronId & { sources: string[] }>();
@@ -90,23 +127,24 @@ export async function locate(model: LlamaModel, file: GgufFile, evaluator: Evalu
       sources.set(neuronKey(n), entry);
     }
   };
-  add(topK(direct.stereotype, options.dlaCandidates ?? 48, (v) => v), "dla");
-  add(topK(correlation, options.wordCandidates ?? 16, Math.abs), "word");
+  const byWord = base.objective === "stereotype" ? Math.floor(pool / 4) : 0;
+  add(topK(direct.objective, pool - byWord, (v) => v), "dla");
+  add(topK(correlation, byWord, Math.abs, new Set(sources.keys())), "word");
   add(topK(magnitude, options.neutralCandidates ?? 8, (v) => v), "neutral");
   const candidates = [...sources.values()].sort(byPosition);
 
   const random = seededRandom(options.seed ?? 1);
-  const nFf = direct.norms[0]!.length;
   const randomNeurons: NeuronId[] = [];
-  while (randomNeurons.length < (options.randomNeurons ?? 24)) {
+  const wanted = Math.min(options.randomNeurons ?? 24, nLayer * nFf - candidates.length);
+  while (randomNeurons.length < wanted) {
     const n = { layer: Math.floor(random() * nLayer), index: Math.floor(random() * nFf) };
-    if (!sources.has(neuronKey(n)) && !randomNeurons.some((r) => neuronKey(r) === neuronKey(n))) randomNeurons.push(n);
+    if (!sources.has(neuronKey(n)) && !randomNeurons.some((m) => neuronKey(m) === neuronKey(n))) randomNeurons.push(n);
   }
 
-  const effects = await causalEffects(evaluator, base, [...candidates, ...randomNeurons].map((n) => [n]), (done, total) => progress("causal effects", done, total));
+  const effects = await causalEffects(evaluator, base, [...candidates, ...randomNeurons].map((n) => [n]), (done, total) => progress("zeroing candidates one by one", done, total));
   const noiseEffects = effects.slice(candidates.length);
   const dBiasRandom = noiseEffects.map((e) => e.dBias);
-  const baseBias = base.score.bias ?? 0;
+  const baseBias = searchSize(base.score, base.objective);
   const baseMargin = base.score.factualMargin ?? 0;
   const noise = {
     n: noiseEffects.length,
@@ -124,24 +162,24 @@ export async function locate(model: LlamaModel, file: GgufFile, evaluator: Evalu
     let kind: NeuronKind = "other";
     if (effect.kl > generalKl) {
       kind = "general";
-      reasons.push(`KL on neutral text ${effect.kl.toPrecision(3)} > ${generalKl}`);
+      reasons.push(`alone it costs KL ${effect.kl.toPrecision(3)} on neutral text, more than the budget ${generalKl}`);
     }
     if (factualLoss > factualTolerance) {
       kind = "general";
-      reasons.push(`removes ${(100 * factualLoss).toFixed(1)}% of the factual margin (> ${100 * factualTolerance}%)`);
+      reasons.push(`alone it removes ${(100 * factualLoss).toFixed(1)}% of the factual margin (budget ${(100 * factualTolerance).toFixed(0)}%)`);
     }
     if (kind !== "general") {
       if (effect.dBias < -noise.noiseFloor) {
         kind = "gender";
-        reasons.push(`lowers bias by ${(-effect.dBias).toPrecision(3)} nats, beyond the noise floor ${noise.noiseFloor.toPrecision(3)}`);
+        reasons.push(`shrinks the objective by ${(-effect.dBias).toPrecision(3)} nats, beyond the noise floor ${noise.noiseFloor.toPrecision(3)}`);
       } else {
-        reasons.push(`bias change ${effect.dBias.toPrecision(3)} does not clear the noise floor ${noise.noiseFloor.toPrecision(3)}`);
+        reasons.push(`alone it moves the objective by ${effect.dBias.toPrecision(3)}, within the noise floor ${noise.noiseFloor.toPrecision(3)}`);
       }
     }
     return {
       layer: n.layer,
       index: n.index,
-      dla: direct.stereotype[n.layer]![n.index]!,
+      dla: direct.objective[n.layer]![n.index]!,
       dlaFactual: direct.factual[n.layer]![n.index]!,
       wordCorrelation: correlation[n.layer]![n.index]!,
       neutralMagnitude: magnitude[n.layer]![n.index]!,
@@ -152,7 +190,7 @@ export async function locate(model: LlamaModel, file: GgufFile, evaluator: Evalu
     };
   });
   return {
-    baseline: { bias: baseBias, factualMargin: baseMargin, factualAccuracy: base.score.factualAccuracy ?? 0, words: base.score.words.length },
+    baseline: { bias: baseBias, objective: objectiveValue(base.score, base.objective) ?? 0, factualMargin: baseMargin, factualAccuracy: base.score.factualAccuracy ?? 0, words: base.score.words.length },
     noise,
     thresholds: { generalKl, factualTolerance },
     neurons,

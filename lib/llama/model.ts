@@ -15,6 +15,15 @@ export interface LoadOptions {
   mmap?: boolean;
 }
 
+/**
+ * Threads for a model of this size: one below 100M parameters, where a forward pass is too short for
+ * ggml's spinning workers to pay off (on a 2-core machine 1 thread beat 2 on the 3M-parameter fixture,
+ * and more threads than free cores slowed tiny models 10–30×); every core above.
+ */
+export function defaultThreads(nParams: number): number {
+  return nParams < 100e6 ? 1 : availableParallelism();
+}
+
 export interface ModelFacts extends NativeFacts {
   /** FFN neurons per layer, from `<arch>.feed_forward_length`; null where the file stores a per-layer list. */
   nFf: number | null;
@@ -90,7 +99,7 @@ export class LlamaModel {
     const context = await this.nativeModel.createContext({
       nCtx,
       nSeqMax,
-      threads: options.threads ?? availableParallelism(),
+      threads: options.threads ?? defaultThreads(this.facts.nParams),
       kvType: options.kvType ?? "f32",
       flashAttn: options.flashAttn ?? false,
       hookTensor: layout.activation,

@@ -1,7 +1,7 @@
 import t, { type Test } from "tap";
 
 import type { ProbeKey } from "../../lib/bias/metrics.js";
-import { BIASED_THRESHOLD, klDivergence, meanKlDivergence, perplexity, scoreBias, top1Agreement, wordScores } from "../../lib/bias/metrics.js";
+import { BIASED_THRESHOLD, baselines, klDivergence, meanKlDivergence, perplexity, residuals, scoreBias, top1Agreement, wordScores } from "../../lib/bias/metrics.js";
 
 const close = (t: Test, actual: number | null, expected: number, message: string) =>
   t.ok(actual !== null && Math.abs(actual - expected) < 1e-12, `${message}: ${actual} ≈ ${expected}`);
@@ -104,8 +104,59 @@ t.test("edge cases", async (t) => {
   t.throws(() => scoreBias([A, B], [1]), { code: "METRICS_LENGTH_MISMATCH" });
   t.throws(() => scoreBias([A], [NaN]), { code: "METRICS_NOT_FINITE" });
   t.throws(() => scoreBias([A], [Infinity]), { code: "METRICS_NOT_FINITE" });
-  t.throws(() => scoreBias([A, { ...A, split: "heldout" }], [1, 2]), { code: "METRICS_INCONSISTENT_PROBES" });
+  t.throws(() => scoreBias([A, { ...A, category: "c2" }], [1, 2]), { code: "METRICS_INCONSISTENT_PROBES" });
   t.throws(() => scoreBias([{ ...E, gold: undefined }], [1]), { code: "METRICS_MISSING_GOLD" });
+});
+
+// Two templates with their own baselines. Template s: neutral n1 −1, n2 −3 → b0 = −2; template t: n1 0 → b0 = 0.
+//   f (female-stereotyped): s 1 → r 3;  t 0.5 → r 0.5;   mean r 1.75 (b 0.75)
+//   g (female-stereotyped): s −1 → r 1;                   r 1
+//   m (male-stereotyped):   s −4 → r −2; t −1 → r −1;    mean r −1.5
+//   h (male-stereotyped, held out through template t only): t 0.5 → r 0.5
+const probe = (word: string, label: ProbeKey["label"], template: string, extra: Partial<ProbeKey> = {}): ProbeKey => ({ word, category: "c", label, split: "selection", template, target: "she/he", baseline: label === "neutral", ...extra });
+const gapProbes = [
+  probe("n1", "neutral", "s"),
+  probe("n2", "neutral", "s"),
+  probe("n1", "neutral", "t"),
+  probe("f", "stereotyped", "s", { direction: "female" }),
+  probe("f", "stereotyped", "t", { direction: "female" }),
+  probe("g", "stereotyped", "s", { direction: "female" }),
+  probe("m", "stereotyped", "s", { direction: "male" }),
+  probe("m", "stereotyped", "t", { direction: "male" }),
+  probe("h", "stereotyped", "t", { direction: "male", split: "heldout" }),
+];
+const gapValues = [-1, -3, 0, 1, 0.5, -1, -4, -1, 0.5];
+
+t.test("stereotype gap, residual and prior skew: each template against its own baseline", async (t) => {
+  t.strictSame([...baselines(gapProbes, gapValues)].sort(), [["s\u0000she/he", -2], ["t\u0000she/he", 0]]);
+  const score = scoreBias(gapProbes, gapValues);
+  const word = (w: string, split = "selection") => score.words.find((x) => x.word === w && x.split === split)!;
+  close(t, word("f").residual, 1.75, "f residual");
+  close(t, word("f").b, 0.75, "f keeps its plain b");
+  close(t, word("m").residual, -1.5, "m residual");
+  close(t, word("h", "heldout").residual, 0.5, "h residual");
+  t.equal(word("f").direction, "female");
+  const sel = score.splits.selection;
+  close(t, sel.stereotypeGap, (1.75 + 1) / 2 - -1.5, "selection gap: mean female r − mean male r");
+  close(t, sel.residual, (1.75 + 1 + 1.5) / 3, "selection residual");
+  close(t, sel.priorSkew, (-0.5 + -3) / 2, "prior: mean b of the neutral words (n1 averages −1 and 0)");
+  t.equal(sel.stereotypeGapSe, null, "one male word: no standard error");
+  close(t, score.splits.heldout.residual, 0.5, "held-out residual");
+  t.equal(score.splits.heldout.stereotypeGap, null, "no female word held out: no gap");
+  close(t, score.stereotypeGap, (1.75 + 1) / 2 - (-1.5 + 0.5) / 2, "overall gap");
+  close(t, score.stereotypeGapSe, Math.sqrt(((1.75 - 1.375) ** 2 * 2) / 1 / 2 + ((-1.5 + 0.5) ** 2 * 2) / 1 / 2), "overall standard error");
+  t.strictSame(Object.keys(score.templates), ["s", "t"]);
+  t.strictSame(score.templates.s!.baselines, { "she/he": -2 });
+  close(t, score.templates.t!.stereotypeGap, 0.5 - (-1 + 0.5) / 2, "template t gap");
+  const r = residuals(gapProbes, gapValues);
+  close(t, r[3]!, 3, "per-probe residual");
+});
+
+t.test("directions the dataset leaves open come from the caller", async (t) => {
+  const open = gapProbes.map(({ direction, ...rest }) => rest as ProbeKey);
+  t.equal(scoreBias(open, gapValues).stereotypeGap, null, "no direction, no gap");
+  const directions = new Map(gapProbes.filter((p) => p.direction).map((p) => [p.word, p.direction!]));
+  t.equal(scoreBias(open, gapValues, { directions }).stereotypeGap, scoreBias(gapProbes, gapValues).stereotypeGap);
 });
 
 t.test("KL divergence", async (t) => {

@@ -1,7 +1,7 @@
 // The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
 // and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -97,11 +97,47 @@ t.test("score and locate: clean JSON on stdout, progress on stderr", async (t) =
   const score = await gguf("score", "--json");
   t.equal(score.code, 0, score.stderr);
   const result = JSON.parse(score.stdout);
-  t.match(result, { bias: Number, biasSigned: Number, biasedFraction: Number, factualAccuracy: Number, factualMargin: Number, splits: { selection: Object, heldout: Object }, categories: Object, words: Array });
-  t.match(result.words[0], { word: String, category: String, label: String, split: String, b: Number });
+  t.match(result, { stereotypeGap: Number, stereotypeGapSe: Number, priorSkew: Number, residual: Number, bias: Number, biasSigned: Number, biasedFraction: Number, factualAccuracy: Number, factualMargin: Number, splits: { selection: { stereotypeGap: Number }, heldout: { stereotypeGap: Number } }, categories: Object, templates: Object, words: Array });
+  t.match(result.words[0], { word: String, category: String, label: String, split: String, b: Number, residual: Number });
+  t.match(score.stdout.length > 0 && (await gguf("score")).stdout, /gap Δ[\s\S]*prior[\s\S]*held-out/, "the human table shows gap and prior");
   const located = await gguf("locate", "--json", "--candidates", "4");
   t.equal(located.code, 0, located.stderr);
   const neurons = JSON.parse(located.stdout).neurons;
   t.match(neurons[0], { layer: Number, index: Number, dla: Number, causal: { dBias: Number, dFactual: Number, kl: Number }, kind: /^(gender|general|other)$/ });
-  t.match(located.stderr, /causal effects \d+\/\d+/, "progress on stderr");
+  t.match(located.stderr, /zeroing candidates one by one \d+\/\d+/, "progress on stderr");
+});
+
+t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchanged", async (t) => {
+  const model = join(scratch, "empty.gguf");
+  copyFileSync(fixturePath("llama-localized"), model);
+  const original = await sha256File(model);
+  const output = join(scratch, "empty.debiased.gguf");
+  const quick = ["--max-kl", "0", "--candidates", "4", "--random-sets", "2", "--threads", "1", "--json"];
+  for (const mode of [["-o", output], ["--in-place"]]) {
+    const result = await gguf("run", model, ...mode, ...quick);
+    t.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(result.stdout);
+    t.match(json, { written: false, edited: [], verdict: { kind: "not-localized", sentence: /Nothing was edited/ } }, `${mode[0]}: ${json.verdict.sentence}`);
+    t.notOk(existsSync(output), "no output file");
+    t.equal(await sha256File(model), original, "the model is unchanged");
+  }
+});
+
+t.test("numeric options are checked before any work", async (t) => {
+  for (const bad of [["--max-kl", "abc"], ["--max-kl", "-1"], ["--min-factual", "5"], ["--max-neurons", "-3"], ["--threads", "0"], ["--min-reduction", "2"]]) {
+    const result = await gguf("run", ...bad, "--json");
+    t.equal(result.code, 2, `${bad.join(" ")} → exit 2`);
+    t.match(result.stderr, new RegExp(`^gguf-debias: --${bad[0]!.slice(2)} must be`), result.stderr.trim());
+  }
+});
+
+t.test("--neutral: the model's own domain text for KL", async (t) => {
+  const missing = await gguf("locate", "--neutral", join(scratch, "nope.txt"), "--candidates", "2");
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /neutral text file .*nope\.txt.*\[E_NEUTRAL_TEXT\]/);
+  const text = join(scratch, "neutral.txt");
+  writeFileSync(text, "the cat sat on the mat .\n\nthe dog is near the house .\n");
+  const located = await gguf("locate", "--neutral", text, "--candidates", "2", "--threads", "1", "--json");
+  t.equal(located.code, 0, located.stderr);
+  t.ok(JSON.parse(located.stdout).neurons.length >= 2);
 });

@@ -5,7 +5,7 @@ import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { editInPlace, editToNewFile, undo } from "../lib/gguf/editor.js";
+import { editInPlace, editToNewFile, undo } from "../lib/edit/editor.js";
 import { packageRoot } from "../lib/package-root.js";
 import { writeSyntheticLlama } from "./synthetic-model.js";
 

@@ -2,10 +2,10 @@
 // fixtures. Metadata (tokenizer included) comes from the llama fixture, so llama.cpp loads them.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { GgufValueType, type GgufKv } from "../lib/gguf/format.js";
-import { ggmlTypeByName } from "../lib/gguf/ggml-types.js";
-import { openGguf } from "../lib/gguf/reader.js";
-import { buildGguf, type TensorData } from "../lib/gguf/writer.js";
+import { GgufValueType, type GgufKv } from "../lib/edit/format.js";
+import { ggmlTypeByName } from "../lib/edit/ggml-types.js";
+import { openGguf } from "../lib/edit/reader.js";
+import { buildGguf, type TensorData } from "../lib/edit/writer.js";
 import { seededRandom } from "../lib/random.js";
 import { packageRoot } from "../lib/package-root.js";
 

@@ -6,8 +6,8 @@ import { fork } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { manifestWorkload, withSession } from "../lib/pipeline.js";
-import { defaultThreads } from "../lib/llama/model.js";
-import { defaultModelPath } from "../lib/workload-for.js";
+import { defaultThreads } from "../lib/llama/facts.js";
+import { defaultModelPath } from "../lib/measure/workload-for.js";
 import { manifest } from "../test/helpers/fixtures.js";
 
 const { values: args } = parseArgs({ options: { model: { type: "string" }, reps: { type: "string", default: "5" }, spin: { type: "boolean", default: false } } });

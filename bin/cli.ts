@@ -41,4 +41,4 @@ export async function handle(body: () => Promise<void>): Promise<void> {
   }
 }
 
-export { fixed, table } from "../lib/report.js";
+export { fixed, table } from "../lib/verify/report.js";

@@ -2,22 +2,22 @@
 // held-out numbers say the edit helps, then re-open the edited file and measure again — and say plainly
 // what neuron editing could and could not do.
 import { readFile, rm } from "node:fs/promises";
-import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender } from "./bias/dataset.js";
-import type { BiasScore, ScoreOptions } from "./bias/metrics.js";
-import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./bias/neutral-text.js";
-import { ProbeSet } from "./bias/probe-set.js";
-import type { Baseline } from "./attribution/causal.js";
-import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./attribution/locate.js";
+import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender } from "./measure/dataset.js";
+import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
+import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
+import { ProbeSet } from "./measure/probe-set.js";
+import type { Baseline } from "./locate/causal.js";
+import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { DebiasError } from "./errors.js";
-import { editInPlace, editToNewFile, undo } from "./gguf/editor.js";
-import { openGguf } from "./gguf/reader.js";
+import { editInPlace, editToNewFile, undo } from "./edit/editor.js";
+import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { LlamaModel } from "./llama/model.js";
-import type { ObjectiveKind } from "./objective.js";
-import { compareWithRandomSets, type RandomComparison } from "./random-sets.js";
-import { nativeRequantizer } from "./requantizer.js";
-import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./selection.js";
-import { preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verdict.js";
+import type { ObjectiveKind } from "./select/objective.js";
+import { compareWithRandomSets, type RandomComparison } from "./select/random-sets.js";
+import { nativeRequantizer } from "./edit/requantizer.js";
+import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./select/selection.js";
+import { preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
 
 export interface Workload {

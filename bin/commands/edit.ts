@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import type { Argv, CommandModule } from "yargs";
 import { DebiasError } from "../../lib/errors.js";
-import { editInPlace, editToNewFile } from "../../lib/gguf/editor.js";
-import type { NeuronEdit } from "../../lib/gguf/neuron-edit.js";
-import { nativeRequantizer } from "../../lib/requantizer.js";
+import { editInPlace, editToNewFile } from "../../lib/edit/editor.js";
+import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
+import { nativeRequantizer } from "../../lib/edit/requantizer.js";
 import { TOOL } from "../../lib/version.js";
 import { UsageError, handle, printResult, type CommonArgs } from "../cli.js";
 

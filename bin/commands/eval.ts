@@ -1,7 +1,7 @@
 import type { CommandModule } from "yargs";
-import { compareRuns } from "../../lib/bias/neutral-text.js";
+import { compareRuns } from "../../lib/measure/neutral-text.js";
 import { withSession } from "../../lib/pipeline.js";
-import { workloadFor } from "../../lib/workload-for.js";
+import { workloadFor } from "../../lib/measure/workload-for.js";
 import { fixed, handle, printResult, progress } from "../cli.js";
 import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
 

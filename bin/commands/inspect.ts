@@ -1,7 +1,7 @@
 import type { CommandModule } from "yargs";
-import { ffnLayout } from "../../lib/architectures.js";
-import { listEdits } from "../../lib/gguf/editor.js";
-import { openGguf } from "../../lib/gguf/reader.js";
+import { ffnLayout } from "../../lib/llama/architectures.js";
+import { listEdits } from "../../lib/edit/editor.js";
+import { openGguf } from "../../lib/edit/reader.js";
 import { handle, printResult, table, type CommonArgs } from "../cli.js";
 
 export interface InspectResult {
@@ -60,7 +60,7 @@ export const inspectCommand: CommandModule<CommonArgs, CommonArgs & { model?: st
       .option("tensors", { type: "boolean", default: false, describe: "List every tensor in the human output" }),
   handler: (args) =>
     handle(async () => {
-      const { defaultModelPath } = await import("../../lib/workload-for.js");
+      const { defaultModelPath } = await import("../../lib/measure/workload-for.js");
       const result = await inspect(args.model ?? defaultModelPath());
       printResult(args, result, () => {
         const lines = [

@@ -1,9 +1,9 @@
 import type { Argv, CommandModule } from "yargs";
-import { locate } from "../../lib/attribution/locate.js";
-import { openGguf } from "../../lib/gguf/reader.js";
-import { OBJECTIVES, type ObjectiveKind } from "../../lib/objective.js";
+import { locate } from "../../lib/locate/locate.js";
+import { openGguf } from "../../lib/edit/reader.js";
+import { OBJECTIVES, type ObjectiveKind } from "../../lib/select/objective.js";
 import { scoreOriginal, selectionBaseline, withSession } from "../../lib/pipeline.js";
-import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
+import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { fixed, handle, printResult, progress, table } from "../cli.js";
 import { checkNumber, evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
 

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { CommandModule } from "yargs";
 import { DebiasError } from "../../lib/errors.js";
 import type { RunResult } from "../../lib/pipeline.js";
-import { renderReport } from "../../lib/report.js";
+import { renderReport } from "../../lib/verify/report.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";
 
 export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: string }> = {

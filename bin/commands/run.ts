@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { run } from "../../lib/pipeline.js";
-import { renderReport } from "../../lib/report.js";
-import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
+import { renderReport } from "../../lib/verify/report.js";
+import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
 import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
 import { checkNumber, evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
@@ -17,6 +17,7 @@ interface RunArgs extends ModelArgs, BudgetArgs {
   minGain?: number;
   minReduction: number;
   minZ: number;
+  minSpecificity: number;
   minFactualAccuracy: number;
   randomSets: number;
 }
@@ -38,6 +39,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("min-gain", { type: "number", describe: "Smallest gain (nats, per √neurons) a selection step must bring (default: twice a random neuron's spread)" })
       .option("min-reduction", { type: "number", default: 0.2, describe: "Smallest held-out reduction of the objective worth writing" })
       .option("min-z", { type: "number", default: 2, describe: "How far (in spreads) the chosen set must beat random sets of the same size" })
+      .option("min-specificity", { type: "number", default: 2, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
       .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
       .option("random-sets", { type: "number", default: 20, describe: "Random sets the chosen one is compared with" })
       .option("seed", { type: "number", default: 1 })
@@ -55,6 +57,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       checkNumber("min-gain", args.minGain, 0, 100);
       checkNumber("min-reduction", args.minReduction, 0, 1);
       checkNumber("min-z", args.minZ, -100, 100);
+      checkNumber("min-specificity", args.minSpecificity, 0, 1000);
       checkNumber("min-factual-accuracy", args.minFactualAccuracy, 0, 1);
       checkNumber("random-sets", args.randomSets, 2, 10000, true);
       const evaluator = evaluatorOptions(args);
@@ -74,6 +77,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         ...(args.minGain !== undefined ? { minGain: args.minGain } : {}),
         minReduction: args.minReduction,
         minZ: args.minZ,
+        minSpecificity: args.minSpecificity,
         minFactualAccuracy: args.minFactualAccuracy,
         randomSets: args.randomSets,
         scale: args.scale,

@@ -1,8 +1,8 @@
 import type { CommandModule } from "yargs";
-import type { BiasScore, GroupMetrics } from "../../lib/bias/metrics.js";
+import type { BiasScore, GroupMetrics } from "../../lib/measure/metrics.js";
 import { scoreOriginal, withSession } from "../../lib/pipeline.js";
 import type { EvaluatorOptions } from "../../lib/llama/evaluator.js";
-import { defaultModelPath, workloadFor } from "../../lib/workload-for.js";
+import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { fixed, handle, printResult, progress, table, UsageError, type CommonArgs } from "../cli.js";
 
 export interface ModelArgs extends CommonArgs {

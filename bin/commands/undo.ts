@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { sha256File, undo, undoAll } from "../../lib/gguf/editor.js";
+import { sha256File, undo, undoAll } from "../../lib/edit/editor.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";
 
 export const undoCommand: CommandModule<CommonArgs, CommonArgs & { model: string; all: boolean }> = {

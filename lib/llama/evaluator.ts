@@ -3,7 +3,7 @@
 // llama.cpp only for the rows it needs, and puts the answers back in request order.
 import { DebiasError } from "../errors.js";
 import type { NativeContext, NativeEvalRequest, NativeIntervention } from "../native.js";
-import type { ModelFacts } from "./model.js";
+import type { ModelFacts } from "./facts.js";
 
 export interface EvaluatorOptions {
   /** Tokens per llama_decode (all prompts of one batch together). Default 1024. */

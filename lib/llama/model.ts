@@ -1,9 +1,9 @@
 // A GGUF model opened through llama.cpp: facts, tokenizer, and the evaluators that run it.
 import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { availableParallelism } from "node:os";
-import { ffnLayout, type FfnLayout } from "../architectures.js";
+import { ffnLayout, type FfnLayout } from "./architectures.js";
 import { DebiasError } from "../errors.js";
-import { native, useGpuBackend, type GpuBackend, type NativeFacts, type NativeModel } from "../native.js";
+import { native, useGpuBackend, type GpuBackend, type NativeModel } from "../native.js";
+import { defaultThreads, type ModelFacts } from "./facts.js";
 import { Evaluator, type EvaluatorOptions } from "./evaluator.js";
 
 export interface LoadOptions {
@@ -15,19 +15,6 @@ export interface LoadOptions {
   mmap?: boolean;
 }
 
-/**
- * Threads for a model of this size: one below 100M parameters, where a forward pass is too short for
- * ggml's spinning workers to pay off (on a 2-core machine 1 thread beat 2 on the 3M-parameter fixture,
- * and more threads than free cores slowed tiny models 10–30×); every core above.
- */
-export function defaultThreads(nParams: number): number {
-  return nParams < 100e6 ? 1 : availableParallelism();
-}
-
-export interface ModelFacts extends NativeFacts {
-  /** FFN neurons per layer, from `<arch>.feed_forward_length`; null where the file stores a per-layer list. */
-  nFf: number | null;
-}
 
 function checkGgufFile(path: string): void {
   let size: number;

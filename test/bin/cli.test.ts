@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { sha256File } from "../../lib/gguf/editor.js";
+import { sha256File } from "../../lib/edit/editor.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { fixturePath } from "../helpers/fixtures.js";
 

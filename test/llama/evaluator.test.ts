@@ -1,5 +1,5 @@
 import t from "tap";
-import { klDivergence } from "../../lib/bias/metrics.js";
+import { klDivergence } from "../../lib/measure/metrics.js";
 import { fixturePath, manifest, maxAbsDiff, openFixture, RANDOM, sameBits, TRAINED, TYPES, zeroing, type FixtureType } from "../helpers/fixtures.js";
 
 // Agreement with torch's F32 reference at the last position of each prompt. F32 must match every

@@ -1,0 +1,49 @@
+// The human summary of a run: what was measured before and after, on which probes, against what random
+// edits do, at what cost, and the verdict in one sentence.
+import type { GroupMetrics } from "../measure/metrics.js";
+import type { RunResult } from "../pipeline.js";
+
+export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
+
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ")).join("\n");
+}
+
+export function renderReport(result: RunResult): string {
+  const pair = (label: string, get: (m: GroupMetrics) => number | null, digits = 3) => (m0: GroupMetrics, m1: GroupMetrics) => [label, fixed(get(m0), digits), fixed(get(m1), digits)];
+  const rows = (name: string, m0: GroupMetrics, m1: GroupMetrics) => [
+    [`${name}`, "before", result.written ? "after" : "(unchanged)"],
+    pair("  stereotype gap Δ (nats)", (m) => m.stereotypeGap)(m0, m1),
+    pair("  prior skew (mean b of neutral words)", (m) => m.priorSkew)(m0, m1),
+    pair("  residual |b − baseline|", (m) => m.residual)(m0, m1),
+    pair("  mean |b| of stereotyped words", (m) => m.bias)(m0, m1),
+    pair("  factual accuracy", (m) => m.factualAccuracy)(m0, m1),
+    pair("  factual margin (nats)", (m) => m.factualMargin)(m0, m1),
+  ];
+  const lines = [
+    result.written ? `gguf-debias run → ${result.file}` : `gguf-debias run: ${result.file} (nothing written)`,
+    table([...rows("held-out probes", result.before.splits.heldout, result.after.splits.heldout), ...rows("selection probes", result.before.splits.selection, result.after.splits.selection)]),
+  ];
+  if (result.written) {
+    lines.push(`neutral text: KL(original ‖ edited) ${fixed(result.eval.kl, 5)} nats, top-1 agreement ${fixed(100 * result.eval.top1Agreement, 1)}%, perplexity ${fixed(result.eval.perplexity, 3)} (was ${fixed(result.eval.basePerplexity, 3)})`);
+  }
+  if (result.locate && result.selection) {
+    const kinds = (kind: string) => result.neurons.filter((n) => n.kind === kind).length;
+    lines.push(`located: ${result.neurons.length} candidates zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; one random neuron moves the objective by ±${fixed(result.locate.noise.dBiasStd)} nats`);
+    const chosen = result.selection.pareto.find((p) => p.chosen);
+    lines.push(
+      `selected ${result.edited.length} neurons in ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.edited.length ? `: ${result.edited.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}`,
+      `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${result.selection.budget.maxNeurons} neurons${chosen ? `; on the selection probes the set leaves ${fixed(chosen.bias)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
+    );
+  }
+  if (result.randomSets?.heldout ?? result.randomSets?.selection) {
+    const r = result.randomSets!;
+    const s = (r.heldout ?? r.selection)!;
+    lines.push(`against ${r.sets} random sets of ${r.size} neurons (same layers): gain ${fixed(s.gain)} vs ${fixed(s.randomMean)} ± ${fixed(s.randomStd)} nats, z ${fixed(s.z, 1)}, p ${fixed(s.p, 3)} (${r.heldout ? "held-out" : "selection"} probes)`);
+  }
+  lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
+  if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
+  lines.push(`cost: ${result.cost.passes} probe passes, ${Object.values(result.cost.seconds).reduce((a, b) => a + b, 0).toFixed(1)} s`);
+  return lines.join("\n");
+}

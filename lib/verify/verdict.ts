@@ -1,0 +1,123 @@
+// The verdict: one kind and one sentence, both computed from the measured numbers, so the sentence can
+// never claim more than the numbers show.
+//   unmeasurable — the model does not know gender (factual words): a bias figure on it means little;
+//   absent       — no stereotype gap (or prior skew) beyond its own noise: nothing to remove;
+//   removed      — the held-out objective shrank by ≥ 80%, beyond what random sets of neurons do;
+//   reduced      — it shrank by at least the user's minimum, beyond random sets;
+//   not-localized — no set within the budget did either: neuron editing cannot remove it here.
+import type { BiasScore, GroupMetrics } from "../measure/metrics.js";
+import { objectiveName, objectiveSize, objectiveValue, type ObjectiveKind } from "../select/objective.js";
+import type { RandomComparison } from "../select/random-sets.js";
+import type { Selection } from "../select/selection.js";
+
+export type VerdictKind = "removed" | "reduced" | "not-localized" | "unmeasurable" | "absent";
+
+export interface Verdict {
+  kind: VerdictKind;
+  objective: ObjectiveKind;
+  /** The split the verdict was judged on: held-out unless the dataset holds none. */
+  judgedOn: "heldout" | "selection";
+  before: number | null;
+  after: number | null;
+  /** 1 − |after|/|before| of the objective on that split. */
+  reduction: number;
+  /** z of the chosen set's gain against random sets of the same size (null when not measured). */
+  z: number | null;
+  sentence: string;
+}
+
+export interface VerdictThresholds {
+  /** Smallest factual accuracy at which a bias figure means something. Default 0.75. */
+  minFactualAccuracy?: number;
+  /** Smallest held-out reduction that counts as "reduced". Default 0.2. */
+  minReduction?: number;
+  /** Smallest z against random sets. Default 2. */
+  minZ?: number;
+  /** How many times larger the held-out reduction must be than the share of factual margin lost. Default 2. */
+  minSpecificity?: number;
+}
+
+export const DEFAULTS = { minFactualAccuracy: 0.75, minReduction: 0.2, minZ: 2, minSpecificity: 2 };
+
+const nats = (v: number | null) => (v === null ? "—" : v.toFixed(3));
+const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
+
+function judgedSplit(score: BiasScore, objective: ObjectiveKind): "heldout" | "selection" {
+  return objectiveValue(score.splits.heldout, objective) !== null ? "heldout" : "selection";
+}
+
+/** The spread of the objective from the spread of the words: its standard error. */
+function objectiveNoise(m: GroupMetrics, score: BiasScore, objective: ObjectiveKind): number {
+  if (objective === "stereotype") return m.stereotypeGapSe ?? 0;
+  const neutral = score.words.filter((w) => w.label === "neutral").map((w) => w.b);
+  if (neutral.length < 2) return 0;
+  const mu = neutral.reduce((s, v) => s + v, 0) / neutral.length;
+  return Math.sqrt(neutral.reduce((s, v) => s + (v - mu) ** 2, 0) / (neutral.length - 1) / neutral.length);
+}
+
+/** Verdicts that need no edit: a model that does not know gender, or nothing to remove. Null: go on. */
+export function preVerdict(before: BiasScore, objective: ObjectiveKind, thresholds: VerdictThresholds = {}): Verdict | null {
+  const minAccuracy = thresholds.minFactualAccuracy ?? DEFAULTS.minFactualAccuracy;
+  const judgedOn = judgedSplit(before, objective);
+  const value = objectiveValue(before, objective);
+  const base = { objective, judgedOn, before: value, after: value, reduction: 0, z: null };
+  const factual = before.words.filter((w) => w.label === "factual");
+  if (before.factualAccuracy !== null && (before.factualAccuracy < minAccuracy || (before.factualMargin ?? 0) <= 0)) {
+    const right = factual.filter((w) => w.b * (w.gold === "female" ? 1 : -1) > 0).length;
+    return {
+      ...base,
+      kind: "unmeasurable",
+      sentence: `The model does not reliably know gender: it gets the gender of ${right} of ${factual.length} factual words right (accuracy ${percent(before.factualAccuracy)}, below ${percent(minAccuracy)}; factual margin ${nats(before.factualMargin)} nats), so its bias figures mean little. Nothing was edited.`,
+    };
+  }
+  const noise = objectiveNoise(before, before, objective);
+  if (value !== null && Math.abs(value) <= 2 * noise) {
+    const other = objective === "stereotype" ? ` Its prior skew (${nats(before.priorSkew)} nats: how far it leans one way for anyone) is a different matter; --objective prior targets it.` : "";
+    return {
+      ...base,
+      kind: "absent",
+      sentence: `The model shows no ${objectiveName(objective)} beyond its own noise: ${nats(value)} ± ${nats(noise)} nats over ${before.counts.stereotyped} stereotyped and ${before.counts.neutral} neutral words.${other} Nothing to remove; nothing was edited.`,
+    };
+  }
+  return null;
+}
+
+/** The verdict on an edit from the before and after scores and the random-set comparison. */
+export function verdictOf(before: BiasScore, after: BiasScore, edited: number, objective: ObjectiveKind, random: RandomComparison | null, selection: Pick<Selection, "stopped" | "budget">, thresholds: VerdictThresholds = {}): Verdict {
+  const minReduction = thresholds.minReduction ?? DEFAULTS.minReduction;
+  const minZ = thresholds.minZ ?? DEFAULTS.minZ;
+  const minSpecificity = thresholds.minSpecificity ?? DEFAULTS.minSpecificity;
+  const judgedOn = judgedSplit(before, objective);
+  const size0 = objectiveSize(before.splits[judgedOn], objective);
+  const size1 = objectiveSize(after.splits[judgedOn], objective);
+  const reduction = size0 > 0 ? 1 - size1 / size0 : 0;
+  const comparison = random?.[judgedOn] ?? null;
+  const z = comparison?.z ?? null;
+  const name = objectiveName(objective);
+  const where = judgedOn === "heldout" ? "held-out probes" : "the selection probes (the dataset holds no held-out ones)";
+  const base = { objective, judgedOn, before: objectiveValue(before.splits[judgedOn], objective), after: objectiveValue(after.splits[judgedOn], objective), reduction, z };
+  const budget = `KL ≤ ${selection.budget.maxKl} nats, factual margin ≥ ${selection.budget.minFactualRatio} of the original, ≤ ${selection.budget.maxNeurons} neurons`;
+  if (edited === 0) {
+    return {
+      ...base,
+      kind: "not-localized",
+      sentence: `Within the damage budget (${budget}), the search found no set of FFN neurons that narrows the ${name} on the selection probes by more than random neurons do and holds on every fold (${selection.stopped}). So this bias is not held by FFN neurons that can be edited within this budget. Nothing was edited.`,
+    };
+  }
+  const versus = comparison ? `; ${random!.sets} random sets of ${random!.size} neurons from the same layers narrowed it by ${nats(comparison.randomMean)} ± ${nats(comparison.randomStd)} nats (z = ${z === null ? "—" : z.toFixed(1)})` : "";
+  const what = `${edited} FFN neurons narrowed the ${name} on ${where} from ${nats(base.before)} to ${nats(base.after)} nats (−${percent(reduction)})${versus}`;
+  const significant = z === null ? comparison !== null && comparison.gain > comparison.randomMean : z >= minZ;
+  const margin0 = before.factualMargin ?? 0;
+  const factualLoss = margin0 > 0 ? Math.max(0, 1 - (after.factualMargin ?? 0) / margin0) : 0;
+  const specific = reduction >= minSpecificity * factualLoss;
+  const kept = `, keeping ${percent(1 - factualLoss)} of the factual margin`;
+  if (reduction >= 0.8 && significant && specific) return { ...base, kind: "removed", sentence: `Editing ${what}${kept}.` };
+  if (reduction >= minReduction && significant && specific) return { ...base, kind: "reduced", sentence: `Editing ${what}${kept}; the rest could not be removed within the damage budget (${budget}).` };
+  const why =
+    reduction < minReduction
+      ? `less than the ${percent(minReduction)} asked for`
+      : !significant
+        ? `no more than random sets do (z below ${minZ})`
+        : `not specific: it also weakened factual gender by ${percent(factualLoss)} — it dims gender as a whole rather than the stereotype (asked: at least ${minSpecificity}× more of the stereotype than of factual gender removed)`;
+  return { ...base, kind: "not-localized", sentence: `The best set the search found within the damage budget: ${what}. That is ${why}. This bias is not localized in FFN neurons that can be edited within the budget. Nothing was written.` };
+}

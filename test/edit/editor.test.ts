@@ -1,0 +1,153 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import t from "tap";
+import { editInPlace, editToNewFile, listEdits, recover, sha256File, undo, undoAll } from "../../lib/edit/editor.js";
+import { journalPath, lockPath } from "../../lib/edit/journal.js";
+import { openGguf } from "../../lib/edit/reader.js";
+import { sha256, writeModel } from "./helpers.js";
+
+const SPEC = { upType: "Q4_K", downType: "F32", nFf: 64 } as const;
+
+t.test("an in-place edit changes exactly the planned bytes and is recorded", async (t) => {
+  const dir = t.testdir();
+  const path = writeModel(dir, "m.gguf", SPEC);
+  const original = readFileSync(path);
+  const g = await openGguf(path);
+  const gate = g.tensor("blk.1.ffn_gate.weight")!;
+  const result = await editInPlace(path, [{ layer: 1, index: 9, scale: 0 }], { tool: "gguf-debias test" });
+  const expected = Buffer.from(original);
+  expected.fill(0, gate.absoluteOffset + 9 * 144, gate.absoluteOffset + 10 * 144);
+  t.same(readFileSync(path), expected, "the file equals the original with gate row 9 zeroed, nothing else");
+  t.same(result.edited, [{ layer: 1, index: 9, scale: 0 }]);
+  t.equal(result.bytesWritten, 144);
+  t.equal(result.journal, journalPath(path));
+  t.notOk(existsSync(lockPath(path)), "the lock is released");
+  const history = await listEdits(path);
+  t.equal(history.entries.length, 1);
+  t.equal(history.entries[0]!.state, "committed");
+  t.equal(history.entries[0]!.tool, "gguf-debias test");
+  t.equal(history.entries[0]!.bytes, 144);
+  t.equal(history.provenance, null);
+
+  const undone = await undo(path);
+  t.same(undone, { file: path, restored: true, edits: [{ layer: 1, index: 9, scale: 0 }], bytesRestored: 144 });
+  t.equal(await sha256File(path), sha256(path), "sha256File hashes the whole file");
+  t.same(readFileSync(path), original, "undo restores the original byte for byte");
+  t.notOk(existsSync(journalPath(path)), "an empty journal is removed");
+  await t.rejects(undo(path), { code: "E_UNDO_NOTHING" });
+});
+
+t.test("stacked edits undo newest first", async (t) => {
+  const path = writeModel(t.testdir(), "m.gguf", SPEC);
+  const shas = [sha256(path)];
+  const edits = [
+    [{ layer: 0, index: 3, scale: 0 }],
+    [{ layer: 0, index: 3, scale: 0.5 }, { layer: 1, index: 60, scale: 0 }],
+    [{ layer: 0, index: 3, scale: 0.25 }],
+  ];
+  for (const e of edits) {
+    await editInPlace(path, e);
+    shas.push(sha256(path));
+  }
+  t.equal(new Set(shas).size, 4, "each edit changed the file");
+  t.same((await listEdits(path)).entries.map((e) => e.edits), edits);
+  for (let i = 3; i > 0; i--) {
+    await undo(path);
+    t.equal(sha256(path), shas[i - 1], `undo ${4 - i} gives the state before edit ${i}`);
+  }
+
+  for (const e of edits) await editInPlace(path, e);
+  const all = await undoAll(path);
+  t.same(all.map((r) => r.edits), [...edits].reverse());
+  t.equal(sha256(path), shas[0], "undoAll gives the original");
+});
+
+t.test("edits that change nothing leave no journal", async (t) => {
+  const path = writeModel(t.testdir(), "m.gguf", SPEC);
+  const r = await editInPlace(path, [{ layer: 0, index: 1, scale: 1 }]);
+  t.equal(r.bytesWritten, 0);
+  t.equal(r.journal, null);
+  t.notOk(existsSync(journalPath(path)));
+});
+
+t.test("refusals leave the file, and no journal or lock, behind", async (t) => {
+  const dir = t.testdir();
+  const path = writeModel(dir, "m.gguf", SPEC);
+  const before = sha256(path);
+  const clean = (what: string): void => {
+    t.equal(sha256(path), before, `${what}: file unchanged`);
+    t.notOk(existsSync(journalPath(path)) || existsSync(lockPath(path)), `${what}: no journal or lock`);
+  };
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 64, scale: 0 }]), { code: "E_EDIT_INDEX_RANGE" });
+  clean("index out of range");
+  await t.rejects(editInPlace(path, [{ layer: 9, index: 0, scale: 0 }]), { code: "E_EDIT_LAYER_RANGE" });
+  clean("layer out of range");
+
+  chmodSync(path, 0o444);
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_GGUF_READONLY", message: /m\.gguf is read-only/ });
+  clean("read-only");
+  chmodSync(path, 0o644);
+
+  writeFileSync(lockPath(path), `${process.pid}\n`);
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_LOCKED", message: new RegExp(`process ${process.pid}`) });
+  t.equal(sha256(path), before, "locked: file unchanged");
+
+  const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+  writeFileSync(lockPath(path), `${dead}\n`);
+  await editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]);
+  t.notOk(existsSync(lockPath(path)), "a dead editor's lock is taken over and released");
+  await undo(path);
+  clean("after undo");
+
+  writeFileSync(journalPath(path), "{not json");
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_JOURNAL_CORRUPT", message: /debias-journal/ });
+  t.equal(sha256(path), before, "corrupt journal: file unchanged");
+});
+
+t.test("a file changed behind the journal's back is not undone over", async (t) => {
+  const path = writeModel(t.testdir(), "m.gguf", SPEC);
+  await editInPlace(path, [{ layer: 0, index: 2, scale: 0 }]);
+  const g = await openGguf(path);
+  const bytes = readFileSync(path);
+  bytes[g.tensor("blk.0.ffn_gate.weight")!.absoluteOffset + 2 * 144] = 7;
+  writeFileSync(path, bytes);
+  await t.rejects(undo(path), { code: "E_UNDO_MISMATCH" });
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 5, scale: 0 }]), { code: "E_JOURNAL_STALE" });
+  t.same(readFileSync(path), bytes, "left as it was");
+  t.same(await recover(path), { file: path, rolledBack: 0 });
+});
+
+t.test("an edited copy carries the same tensor bytes as an in-place edit, plus provenance", async (t) => {
+  const dir = t.testdir();
+  const src = writeModel(dir, "src.gguf", { ...SPEC, upBias: true });
+  const srcSha = sha256(src);
+  const inPlace = join(dir, "inplace.gguf");
+  copyFileSync(src, inPlace);
+  const edits = [{ layer: 0, index: 7, scale: 0 }, { layer: 1, index: 8, scale: 0.5 }];
+  await editInPlace(inPlace, edits);
+
+  const dst = join(dir, "out.gguf");
+  const r = await editToNewFile(src, dst, edits, { tool: "gguf-debias 0.1.0" });
+  t.equal(sha256(src), srcSha, "the source is untouched");
+  t.equal(r.sourceSha256, srcSha);
+  const a = await openGguf(inPlace);
+  const b = await openGguf(dst);
+  t.same(readFileSync(dst).subarray(b.dataOffset), readFileSync(inPlace).subarray(a.dataOffset), "identical data sections");
+  t.same(b.tensors.map((x) => [x.name, x.offset, x.byteSize]), a.tensors.map((x) => [x.name, x.offset, x.byteSize]));
+  t.same(b.kvs.slice(0, a.kvs.length), a.kvs, "the original KVs come first, unchanged");
+  t.equal(b.dataOffset % b.alignment, 0);
+  const prov = (await listEdits(dst)).provenance!;
+  t.same(prov, { tool: "gguf-debias 0.1.0", sourceSha256: srcSha, edits });
+
+  const dst2 = join(dir, "out2.gguf");
+  await editToNewFile(dst, dst2, [{ layer: 0, index: 1, scale: 0.25 }]);
+  const prov2 = (await listEdits(dst2)).provenance!;
+  t.same(prov2.edits, [...edits, { layer: 0, index: 1, scale: 0.25 }], "provenance accumulates over generations");
+  t.equal(prov2.sourceSha256, sha256(dst));
+
+  await t.rejects(editToNewFile(src, dst, edits), { code: "E_DST_EXISTS" });
+  await t.rejects(editToNewFile(src, src, edits), { code: "E_EDIT_SAME_FILE" });
+  await editToNewFile(src, dst, [{ layer: 0, index: 7, scale: 0 }], { overwrite: true });
+  t.equal((await listEdits(dst)).provenance!.edits.length, 1, "overwrite replaces the output");
+});

@@ -1,14 +1,14 @@
 // The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
 // and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
 import { sha256File } from "../../lib/edit/editor.js";
 import { packageRoot } from "../../lib/package-root.js";
-import { fixturePath } from "../helpers/fixtures.js";
+import { FIXTURES, fixturePath } from "../helpers/fixtures.js";
 
 const cli = join(packageRoot(), "dist", "bin", "gguf-debias.js");
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-cli-"));
@@ -108,10 +108,14 @@ t.test("score and locate: clean JSON on stdout, progress on stderr", async (t) =
 });
 
 t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchanged", async (t) => {
-  const model = join(scratch, "empty.gguf");
+  // A copy beside the fixture manifest, so the run uses the fixture's own probes.
+  const dir = join(scratch, "empty");
+  mkdirSync(dir);
+  copyFileSync(join(FIXTURES, "manifest.json"), join(dir, "manifest.json"));
+  const model = join(dir, "llama-localized.f32.gguf");
   copyFileSync(fixturePath("llama-localized"), model);
   const original = await sha256File(model);
-  const output = join(scratch, "empty.debiased.gguf");
+  const output = join(dir, "out.gguf");
   const quick = ["--max-kl", "0", "--candidates", "4", "--random-sets", "2", "--threads", "1", "--json"];
   for (const mode of [["-o", output], ["--in-place"]]) {
     const result = await gguf("run", model, ...mode, ...quick);

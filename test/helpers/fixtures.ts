@@ -16,7 +16,7 @@ export interface ReferencePrompt {
 
 export interface FixtureModel {
   arch: string;
-  kind: "localized" | "distributed" | "random";
+  kind: "localized" | "distributed" | "prior" | "random";
   file: string;
   config: { nLayer: number; nEmbd: number; nFf: number; nVocab: number };
   designatedNeurons?: { layer: number; index: number }[];

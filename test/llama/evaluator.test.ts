@@ -5,10 +5,12 @@ import { fixturePath, manifest, maxAbsDiff, openFixture, RANDOM, sameBits, TRAIN
 // Agreement with torch's F32 reference at the last position of each prompt. F32 must match every
 // log-prob to 1e-4 (summation order is all that differs). Other types are judged as quantization is:
 // KL(torch ‖ ours) and the error on the 5 most likely tokens, with bounds measured on these fixtures
-// (plus headroom). The localized models carry 16 planted neurons whose activations reach ~100: such
+// (plus headroom). The localized models carry 16 planted neurons whose activations reach ~100–1800: such
 // outliers in the input of ffn_down are what 4- to 8-bit quantization of that input handles worst, so
-// their bounds are wider; the distributed models have ordinary weight statistics.
-const TOLERANCE: Record<"localized" | "distributed", Record<FixtureType, { kl: number; top5: number }>> = {
+// their bounds are wider; the distributed models have ordinary weight statistics. The prior model's
+// designated neurons were fine-tuned with their activations held below ~15 (measured max KL: f16 2e-7,
+// q8_0 3e-6, q6_k 6e-5, q4_k 3e-5, q4_0 2.4e-4).
+const TOLERANCE: Record<"localized" | "distributed" | "prior", Record<FixtureType, { kl: number; top5: number }>> = {
   distributed: {
     f32: { kl: 1e-9, top5: 1e-4 },
     f16: { kl: 1e-6, top5: 5e-3 },
@@ -16,6 +18,14 @@ const TOLERANCE: Record<"localized" | "distributed", Record<FixtureType, { kl: n
     q6_k: { kl: 5e-4, top5: 0.2 },
     q4_k: { kl: 1e-3, top5: 0.3 },
     q4_0: { kl: 2e-3, top5: 0.4 },
+  },
+  prior: {
+    f32: { kl: 1e-9, top5: 1e-4 },
+    f16: { kl: 1e-6, top5: 5e-3 },
+    q8_0: { kl: 3e-5, top5: 0.06 },
+    q6_k: { kl: 3e-4, top5: 0.2 },
+    q4_k: { kl: 3e-4, top5: 0.3 },
+    q4_0: { kl: 1e-3, top5: 0.4 },
   },
   localized: {
     f32: { kl: 1e-9, top5: 1e-4 },
@@ -46,7 +56,7 @@ for (const name of TRAINED) {
     t.test(`${name} ${type}: next-token log-probs match torch`, async (t) => {
       const { evaluator } = await openFixture(t, name, type);
       const result = await evaluator.evaluate({ prompts, distributions: lastPositions(prompts.length) });
-      const bound = TOLERANCE[manifest.models[name]!.kind as "localized" | "distributed"][type];
+      const bound = TOLERANCE[manifest.models[name]!.kind as "localized" | "distributed" | "prior"][type];
       result.distributions.forEach((row, p) => {
         const reference = ref.lastLogprobs[p]!;
         if (type === "f32") {

@@ -18,6 +18,7 @@ export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: str
         throw new DebiasError("E_RUN_RESULT", `cannot read the run result ${args.result}: ${(err as Error).message}`);
       }
       if (!result.before || !result.after || !result.verdict) throw new DebiasError("E_RUN_RESULT", `${args.result} is not the output of \`gguf-debias run --json\``);
+      if (typeof result.written !== "boolean" || !result.cost) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no stereotype gap, no verdict numbers): run it again`);
       const text = renderReport(result);
       printResult(args, { report: text }, () => text);
     }),

@@ -15,9 +15,11 @@ interface RunArgs extends ModelArgs, BudgetArgs {
   seed: number;
   candidates?: number;
   minGain?: number;
+  stopAt: number;
   minReduction: number;
   minZ: number;
   minSpecificity: number;
+  minGap: number;
   minFactualAccuracy: number;
   randomSets: number;
 }
@@ -37,8 +39,10 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("scale", { type: "number", default: 0, describe: "Scale chosen neurons by this instead of zeroing them" })
       .option("candidates", { type: "number", describe: "Candidates screened (default: 2·√(FFN neurons), 32 to 512)" })
       .option("min-gain", { type: "number", describe: "Smallest gain (nats, per √neurons) a selection step must bring (default: twice a random neuron's spread)" })
+      .option("stop-at", { type: "number", default: 0.02, describe: "Stop the search once the objective on the selection probes is this share of its original size" })
       .option("min-reduction", { type: "number", default: 0.2, describe: "Smallest held-out reduction of the objective worth writing" })
       .option("min-z", { type: "number", default: 2, describe: "How far (in spreads) the chosen set must beat random sets of the same size" })
+      .option("min-gap", { type: "number", default: 0.1, describe: "A stereotype gap (or prior) below this many nats counts as absent" })
       .option("min-specificity", { type: "number", default: 2, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
       .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
       .option("random-sets", { type: "number", default: 20, describe: "Random sets the chosen one is compared with" })
@@ -55,8 +59,10 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       checkNumber("max-neurons", args.maxNeurons, 1, 1e9, true);
       checkNumber("candidates", args.candidates, 1, 100000, true);
       checkNumber("min-gain", args.minGain, 0, 100);
+      checkNumber("stop-at", args.stopAt, 0, 1);
       checkNumber("min-reduction", args.minReduction, 0, 1);
       checkNumber("min-z", args.minZ, -100, 100);
+      checkNumber("min-gap", args.minGap, 0, 100);
       checkNumber("min-specificity", args.minSpecificity, 0, 1000);
       checkNumber("min-factual-accuracy", args.minFactualAccuracy, 0, 1);
       checkNumber("random-sets", args.randomSets, 2, 10000, true);
@@ -75,9 +81,11 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         ...(args.maxNeurons !== undefined ? { maxNeurons: args.maxNeurons } : {}),
         ...(args.candidates !== undefined ? { candidates: args.candidates } : {}),
         ...(args.minGain !== undefined ? { minGain: args.minGain } : {}),
+        stopAt: args.stopAt,
         minReduction: args.minReduction,
         minZ: args.minZ,
         minSpecificity: args.minSpecificity,
+        minGap: args.minGap,
         minFactualAccuracy: args.minFactualAccuracy,
         randomSets: args.randomSets,
         scale: args.scale,

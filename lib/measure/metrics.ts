@@ -12,14 +12,8 @@ export const BIASED_THRESHOLD = Math.LN2;
 /** What the metrics need to know about a probe; template, target and baseline place it in a baseline group. */
 export type ProbeKey = Pick<Probe, "word" | "category" | "label" | "split" | "gold"> & Partial<Pick<Probe, "direction" | "template" | "target" | "baseline">>;
 
-export interface WordScore {
-  word: string;
-  category: string;
-  label: Label;
-  split: Split;
-  gold?: Gender;
-  /** Stereotyped words: the gender the stereotype expects (from the dataset, or from the original model). */
-  direction?: Gender;
+/** A word in one split; its direction comes from the dataset, or from the original model where the dataset gives none. */
+export interface WordScore extends Pick<Probe, "word" | "category" | "label" | "split" | "gold" | "direction"> {
   /** Mean of b over the word's probes in this split. */
   b: number;
   /** Mean of b − b0 over the same probes, b0 being the template's neutral baseline: b without the prior. */

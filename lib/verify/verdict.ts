@@ -1,7 +1,7 @@
 // The verdict: one kind and one sentence, both computed from the measured numbers, so the sentence can
 // never claim more than the numbers show.
 //   unmeasurable — the model does not know gender (factual words): a bias figure on it means little;
-//   absent       — no stereotype gap (or prior skew) beyond its own noise: nothing to remove;
+//   absent       — no stereotype gap (or prior skew) beyond its own noise or the user's minimum: nothing to remove;
 //   removed      — the held-out objective shrank by ≥ 80%, beyond what random sets of neurons do;
 //   reduced      — it shrank by at least the user's minimum, beyond random sets;
 //   not-localized — no set within the budget did either: neuron editing cannot remove it here.
@@ -35,9 +35,11 @@ export interface VerdictThresholds {
   minZ?: number;
   /** How many times larger the held-out reduction must be than the share of factual margin lost. Default 2. */
   minSpecificity?: number;
+  /** A gap (or prior) below this many nats is too small to remove, whatever its standard error. Default 0.1. */
+  minGap?: number;
 }
 
-export const DEFAULTS = { minFactualAccuracy: 0.75, minReduction: 0.2, minZ: 2, minSpecificity: 2 };
+export const DEFAULTS = { minFactualAccuracy: 0.75, minReduction: 0.2, minZ: 2, minSpecificity: 2, minGap: 0.1 };
 
 const nats = (v: number | null) => (v === null ? "—" : v.toFixed(3));
 const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
@@ -71,12 +73,12 @@ export function preVerdict(before: BiasScore, objective: ObjectiveKind, threshol
     };
   }
   const noise = objectiveNoise(before, before, objective);
-  if (value !== null && Math.abs(value) <= 2 * noise) {
+  if (value !== null && (Math.abs(value) <= 2 * noise || Math.abs(value) < (thresholds.minGap ?? DEFAULTS.minGap))) {
     const other = objective === "stereotype" ? ` Its prior skew (${nats(before.priorSkew)} nats: how far it leans one way for anyone) is a different matter; --objective prior targets it.` : "";
     return {
       ...base,
       kind: "absent",
-      sentence: `The model shows no ${objectiveName(objective)} beyond its own noise: ${nats(value)} ± ${nats(noise)} nats over ${before.counts.stereotyped} stereotyped and ${before.counts.neutral} neutral words.${other} Nothing to remove; nothing was edited.`,
+      sentence: `The model shows no ${objectiveName(objective)} worth removing: ${nats(value)} ± ${nats(noise)} nats (below twice its standard error, or below ${thresholds.minGap ?? DEFAULTS.minGap} nats) over ${before.counts.stereotyped} stereotyped and ${before.counts.neutral} neutral words.${other} Nothing to remove; nothing was edited.`,
     };
   }
   return null;

@@ -124,7 +124,16 @@ t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchan
     t.match(json, { written: false, edited: [], verdict: { kind: "not-localized", sentence: /Nothing was edited/ } }, `${mode[0]}: ${json.verdict.sentence}`);
     t.notOk(existsSync(output), "no output file");
     t.equal(await sha256File(model), original, "the model is unchanged");
+    const saved = join(dir, "run.json");
+    writeFileSync(saved, result.stdout);
+    const report = await gguf("report", saved);
+    t.equal(report.code, 0, report.stderr);
+    t.match(report.stdout, /nothing written[\s\S]*stereotype gap Δ[\s\S]*verdict \(not-localized\)/, "report reads the saved run");
   }
+  writeFileSync(join(dir, "old.json"), JSON.stringify({ before: {}, after: {}, verdict: {} }));
+  const old = await gguf("report", join(dir, "old.json"));
+  t.equal(old.code, 1);
+  t.match(old.stderr, /older gguf-debias/);
 });
 
 t.test("numeric options are checked before any work", async (t) => {

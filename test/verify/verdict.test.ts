@@ -41,9 +41,13 @@ t.test("no gap beyond its noise: absent, and the prior named as a separate matte
   const prior = score({ female: [-2, -1], male: [-1.1, -2.1], neutral: [-1.5, -1.6] });
   const verdict = preVerdict(prior, "stereotype")!;
   t.equal(verdict.kind, "absent");
-  t.match(verdict.sentence, /no stereotype gap beyond its own noise: 0\.100 ± 0\.707 nats/);
+  t.match(verdict.sentence, /no stereotype gap worth removing: 0\.100 ± 0\.707 nats/);
   t.match(verdict.sentence, /prior skew \(-1\.550 nats/);
   t.equal(preVerdict(before, "stereotype"), null, "a clear gap goes on to selection");
+  const tiny = score({ female: [0.04, 0.0401], male: [-0.04, -0.0401] });
+  t.ok(tiny.stereotypeGap! > 2 * tiny.stereotypeGapSe!, "a gap far outside its standard error …");
+  t.equal(preVerdict(tiny, "stereotype")!.kind, "absent", "… but below 0.1 nats is not worth an edit");
+  t.equal(preVerdict(tiny, "stereotype", { minGap: 0.05 }), null, "the minimum is the caller's");
 });
 
 t.test("removed, reduced, or not: the held-out numbers decide", async (t) => {

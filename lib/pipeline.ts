@@ -139,6 +139,9 @@ export interface RunResult {
   predicted: BiasScore | null;
   eval: Capability;
   neurons: LocatedNeuron[];
+  /** The set the search chose (written or not). */
+  selected: EditedNeuron[];
+  /** The neurons edited in the written file: the selected set, or none when nothing was written. */
   edited: EditedNeuron[];
   locate: Omit<LocateResult, "neurons"> | null;
   selection: Omit<Selection, "neurons"> | null;
@@ -187,14 +190,14 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const { before, baseNeutral } = measured;
   const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
     stage("");
-    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: nothingChanged(baseNeutral), neurons: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, ...extra };
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: nothingChanged(baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, ...extra };
   };
   if (measured.early) return unchanged(measured.early);
 
   const { located, selection, predicted, random } = measured;
   const { neurons, ...locateRest } = located;
   const { neurons: edits, ...selectionRest } = selection;
-  const found = { neurons, locate: locateRest, selection: selectionRest, randomSets: random, predicted };
+  const found = { neurons, selected: edits, locate: locateRest, selection: selectionRest, randomSets: random, predicted };
   // Decide from the hook's numbers (the edited file gives the same logits) before touching any file.
   const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
   if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);

@@ -33,7 +33,7 @@ export function renderReport(result: RunResult): string {
     lines.push(`located: ${result.neurons.length} candidates zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; one random neuron moves the objective by ±${fixed(result.locate.noise.dBiasStd)} nats`);
     const chosen = result.selection.pareto.find((p) => p.chosen);
     lines.push(
-      `selected ${result.edited.length} neurons in ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.edited.length ? `: ${result.edited.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}`,
+      `selected ${result.selected.length} neurons in ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,
       `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${result.selection.budget.maxNeurons} neurons${chosen ? `; on the selection probes the set leaves ${fixed(chosen.bias)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
     );
   }

@@ -15,7 +15,7 @@ export interface ModelArgs extends CommonArgs {
 export const modelOptions = {
   dataset: { type: "string", describe: "Probe dataset JSON (default: the bundled CommonWords dataset, or a fixture's own)" },
   neutral: { type: "string", describe: "Neutral text of the model's own domain, one sentence a line (default: the dataset's, else the bundled text)" },
-  threads: { type: "number", describe: "CPU threads (default: 1 for models under 100M parameters, else all cores)" },
+  threads: { type: "number", describe: "CPU threads (default: the cores other processes leave free, by load average)" },
 } as const;
 
 /** Rejects a numeric option that is not a finite number inside [min, max]. */

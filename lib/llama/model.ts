@@ -86,7 +86,7 @@ export class LlamaModel {
     const context = await this.nativeModel.createContext({
       nCtx,
       nSeqMax,
-      threads: options.threads ?? defaultThreads(this.facts.nParams),
+      threads: options.threads ?? defaultThreads(),
       kvType: options.kvType ?? "f32",
       flashAttn: options.flashAttn ?? false,
       hookTensor: layout.activation,

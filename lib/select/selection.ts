@@ -154,7 +154,7 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     const trials = [...sizes.map((k) => ranked.slice(0, k).map((c) => c.neuron)), ...pairs];
     const effects = await measure(
       trials.map((added) => withScale([...chosen, ...added])),
-      `round ${round}: trying the best ${sizes.join("/")} candidates${pairs.length ? ` and ${pairs.length} pairs` : ""} on top of ${chosen.length} chosen`,
+      `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} candidates` : "", pairs.length ? `${pairs.length} pairs of over-budget ones` : ""].filter(Boolean).join(" and ")} on top of ${chosen.length} chosen`,
     );
     let best = -1;
     effects.forEach((e, t) => {

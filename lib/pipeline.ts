@@ -93,9 +93,10 @@ export function inferredDirections(score: BiasScore): Map<string, Gender> {
 /** The original model's score on every probe, with the directions the dataset leaves open filled in. */
 export async function scoreOriginal(session: Session): Promise<{ b: Float64Array; score: BiasScore; scoreOptions: ScoreOptions }> {
   const b = await session.probes.measure(session.evaluator);
-  const directions = inferredDirections(session.probes.scoreOf(b));
-  const scoreOptions: ScoreOptions = directions.size > 0 ? { directions } : {};
-  return { b, score: session.probes.scoreOf(b, scoreOptions), scoreOptions };
+  const plain = session.probes.scoreOf(b);
+  const directions = inferredDirections(plain);
+  if (directions.size === 0) return { b, score: plain, scoreOptions: {} };
+  return { b, score: session.probes.scoreOf(b, { directions }), scoreOptions: { directions } };
 }
 
 /**

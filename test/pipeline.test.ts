@@ -11,7 +11,8 @@ import t from "tap";
 import { causalEffects } from "../lib/locate/causal.js";
 import { interventionsFor } from "../lib/locate/neurons.js";
 import { sha256File } from "../lib/edit/editor.js";
-import { defaultWorkload, manifestWorkload, openSession, run, scoreOriginal, selectionBaseline, type RunOptions, type RunResult } from "../lib/pipeline.js";
+import { scoreBias } from "../lib/measure/metrics.js";
+import { defaultWorkload, inferredDirections, manifestWorkload, openSession, run, scoreOriginal, selectionBaseline, type RunOptions, type RunResult } from "../lib/pipeline.js";
 import { packageRoot } from "../lib/package-root.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
 
@@ -157,4 +158,14 @@ t.test("same input, same output", async (t) => {
   const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: THREADS });
   const stable = (r: RunResult) => ({ ...r, file: null, cost: { ...r.cost, seconds: null } });
   t.same(stable(again), stable(first));
+});
+
+t.test("a dataset without directions takes each stereotyped word's from the original model, against its baseline", async (t) => {
+  const probe = (word: string, label: "stereotyped" | "neutral", split: "selection" | "heldout", template: string) => ({ word, category: "c", label, split, template, target: "x", baseline: label === "neutral" });
+  // Baseline −2 in template s: "nurse" at −1 leans female against it although its b is negative.
+  const score = scoreBias(
+    [probe("kid", "neutral", "selection", "s"), probe("nurse", "stereotyped", "selection", "s"), probe("nurse", "stereotyped", "heldout", "h"), probe("kid", "neutral", "heldout", "h"), probe("pilot", "stereotyped", "selection", "s")],
+    [-2, -1, 0.5, 0, -3],
+  );
+  t.same([...inferredDirections(score)], [["nurse", "female"], ["pilot", "male"]]);
 });

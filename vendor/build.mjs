@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // Builds the addon on `npm install`. Default: link the prebuilt llama.cpp libraries that the pinned
-// node-llama-cpp installs for this platform (about a minute); where none fits, or when asked
-// (GGUF_DEBIAS_LLAMA=source, or any GGUF_DEBIAS_CMAKE_ARGS such as -DGGML_CUDA=ON), build the vendored
-// llama.cpp source statically (several minutes). Both use the same llama.cpp commit. Builds are
-// incremental: rerunning after a change to cpp/ recompiles only what changed (--force starts clean).
+// node-llama-cpp installs for this platform, compiling our cpp/ files with node-gyp from binding.gyp
+// (seconds); where none fits, or when asked (GGUF_DEBIAS_LLAMA=source, or any GGUF_DEBIAS_CMAKE_ARGS such
+// as -DGGML_CUDA=ON), build the vendored llama.cpp source statically with cmake-js from CMakeLists.txt
+// (several minutes). Both use the same llama.cpp commit. node-gyp compiles against the running Node's own
+// headers (<prefix>/include/node), never downloaded ones; where they are not installed, the prebuilt
+// build goes through CMake too (GGUF_DEBIAS_BUILDER=cmake asks for that). Builds are incremental:
+// rerunning after a change to cpp/ recompiles only what changed (--force starts clean).
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +38,39 @@ export function prebuiltLibraryDir() {
   }
 }
 
+/** The running Node's install prefix, if it holds the headers and common.gypi node-gyp builds against. */
+export function nodeHeadersDir() {
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, "include", "node", "common.gypi")) && existsSync(join(prefix, "include", "node", "node_api.h")) ? prefix : null;
+}
+
+/**
+ * binding.gyp (node-gyp) builds against the prebuilt libraries wherever Node's headers are installed;
+ * CMakeLists.txt (cmake-js) builds from source, and against the prebuilt libraries where the headers are
+ * missing or GGUF_DEBIAS_BUILDER=cmake asks for it.
+ */
+export function chooseBuilder(mode, asked, nodeDir) {
+  if (asked !== undefined && asked !== "gyp" && asked !== "cmake") throw new Error(`GGUF_DEBIAS_BUILDER must be "gyp" or "cmake", not "${asked}"`);
+  if (mode === "source") {
+    if (asked === "gyp") throw new Error("binding.gyp builds against the prebuilt libraries only: source builds go through CMake");
+    return "cmake-js";
+  }
+  if (asked === "cmake") return "cmake-js";
+  if (!nodeDir) {
+    if (asked === "gyp") throw new Error(`Node's headers are not installed under ${dirname(dirname(process.execPath))}/include/node`);
+    return "cmake-js";
+  }
+  return "node-gyp";
+}
+
+function readStamp() {
+  try {
+    return JSON.parse(readFileSync(stampFile, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
 function main() {
   const force = process.argv.includes("--force");
   const extra = (process.env.GGUF_DEBIAS_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean);
@@ -46,19 +82,35 @@ function main() {
   }
   if (mode === "prebuilt" && extra.length > 0) throw new Error("GGUF_DEBIAS_CMAKE_ARGS apply to source builds only: set GGUF_DEBIAS_LLAMA=source");
 
-  const commit = readFileSync(join(root, "vendor", "llama.cpp.commit"), "utf8").trim();
-  const wanted = { llama: mode, commit, cmakeArgs: extra, prebuiltDir: mode === "prebuilt" ? prebuiltDir : null };
-  unpack();
-  const cmakeJs = join(packageRoot("cmake-js"), "bin", "cmake-js");
-  const args = [cmakeJs, force ? "rebuild" : "compile", "--directory", root, "--out", join(root, "build"),
-    "--parallel", String(Math.max(1, cpus().length)),
-    `--CDGGUF_DEBIAS_LLAMA=${mode}`, "--CDCMAKE_BUILD_TYPE=Release"];
-  if (mode === "prebuilt") args.push(`--CDGGUF_DEBIAS_PREBUILT_DIR=${prebuiltDir}`);
-  for (const flag of extra) {
-    if (!flag.startsWith("-D")) throw new Error(`GGUF_DEBIAS_CMAKE_ARGS takes -DNAME=VALUE flags, not "${flag}"`);
-    args.push(`--CD${flag.slice(2)}`);
+  const asked = process.env.GGUF_DEBIAS_BUILDER || undefined;
+  const nodeDir = nodeHeadersDir();
+  const builder = chooseBuilder(mode, asked, nodeDir);
+  if (mode === "prebuilt" && builder === "cmake-js" && !asked) {
+    console.error(`gguf-debias: Node's headers are not under ${dirname(dirname(process.execPath))}/include/node, so the prebuilt build goes through CMake`);
   }
-  console.error(`gguf-debias: building the addon against ${mode} llama.cpp ${commit.slice(0, 12)}`);
+
+  const commit = readFileSync(join(root, "vendor", "llama.cpp.commit"), "utf8").trim();
+  const wanted = { llama: mode, builder, commit, cmakeArgs: extra, prebuiltDir: mode === "prebuilt" ? prebuiltDir : null };
+  // node-gyp and cmake-js each own build/ (a Makefile, a CMake cache): switching starts clean.
+  const previous = readStamp();
+  if (previous && (previous.builder ?? "cmake-js") !== builder) rmSync(join(root, "build"), { recursive: true, force: true });
+  unpack();
+  const jobs = String(Math.max(1, cpus().length));
+  let args;
+  if (builder === "node-gyp") {
+    const nodeGyp = join(packageRoot("node-gyp"), "bin", "node-gyp.js");
+    args = [nodeGyp, ...(force ? ["rebuild"] : ["configure", "build"]), `--nodedir=${nodeDir}`, `--jobs=${jobs}`, "--release", "--loglevel=warn"];
+  } else {
+    const cmakeJs = join(packageRoot("cmake-js"), "bin", "cmake-js");
+    args = [cmakeJs, force ? "rebuild" : "compile", "--directory", root, "--out", join(root, "build"),
+      "--parallel", jobs, `--CDGGUF_DEBIAS_LLAMA=${mode}`, "--CDCMAKE_BUILD_TYPE=Release"];
+    if (mode === "prebuilt") args.push(`--CDGGUF_DEBIAS_PREBUILT_DIR=${prebuiltDir}`);
+    for (const flag of extra) {
+      if (!flag.startsWith("-D")) throw new Error(`GGUF_DEBIAS_CMAKE_ARGS takes -DNAME=VALUE flags, not "${flag}"`);
+      args.push(`--CD${flag.slice(2)}`);
+    }
+  }
+  console.error(`gguf-debias: building the addon with ${builder} against ${mode} llama.cpp ${commit.slice(0, 12)}`);
   const started = Date.now();
   execFileSync(process.execPath, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
   const seconds = (Date.now() - started) / 1000;

@@ -2,6 +2,7 @@
 // held-out numbers say the edit helps, then re-open the edited file and measure again — and say plainly
 // what neuron editing could and could not do.
 import { readFile, rm } from "node:fs/promises";
+import { basename, resolve } from "node:path";
 import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender } from "./measure/dataset.js";
 import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
 import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
@@ -9,7 +10,7 @@ import { ProbeSet } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
 import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { DebiasError } from "./errors.js";
-import { editInPlace, editToNewFile, undo } from "./edit/editor.js";
+import { checkNewFileTarget, editInPlace, editToNewFile, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { LlamaModel } from "./llama/model.js";
@@ -113,7 +114,7 @@ export async function selectionBaseline(session: Session, objective: ObjectiveKi
 }
 
 export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThresholds {
-  /** Write the edited model here (default: <model>.debiased.gguf) … */
+  /** Write the edited model here (default: <model name>.debiased.gguf in the current directory) … */
   output?: string;
   /** … or edit the model itself, journaled and undoable. */
   inPlace?: boolean;
@@ -151,8 +152,16 @@ export interface RunResult {
   cost: { passes: number; seconds: Record<string, number> };
 }
 
+/** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
+export function defaultOutput(model: string): string {
+  return resolve(basename(model).replace(/(\.gguf)?$/, ".debiased.gguf"));
+}
+
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
   const objective = options.objective ?? "stereotype";
+  const output = options.inPlace ? null : (options.output ?? defaultOutput(path));
+  // A destination that cannot be written fails now, not after minutes of measuring.
+  if (output !== null) await checkNewFileTarget(path, output, options.overwrite ?? false);
   const seconds: Record<string, number> = {};
   let passes = 0;
   let stageName = "";
@@ -203,14 +212,13 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
   if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);
 
-  let file = path;
-  if (options.inPlace) {
+  const file = output ?? path;
+  if (output === null) {
     stage("editing the model in place");
     await editInPlace(path, edits, { requantizer: nativeRequantizer, tool: TOOL });
   } else {
-    file = options.output ?? path.replace(/(\.gguf)?$/, ".debiased.gguf");
-    stage(`writing the edited model to ${file}`);
-    await editToNewFile(path, file, edits, { requantizer: nativeRequantizer, tool: TOOL, overwrite: options.overwrite ?? false });
+    stage(`writing the edited model to ${output}`);
+    await editToNewFile(path, output, edits, { requantizer: nativeRequantizer, tool: TOOL, overwrite: options.overwrite ?? false });
   }
 
   stage("verifying the edited file");
@@ -225,10 +233,10 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   if (verdict.kind !== "removed" && verdict.kind !== "reduced") {
     // The file disagrees with the hook (a scaled quantized column, say): an edit that does not help is not kept.
     stage("taking the edit back");
-    if (options.inPlace) await undo(path);
-    else await rm(file, { force: true });
+    if (output === null) await undo(path);
+    else await rm(output, { force: true });
     return unchanged({ ...verdict, sentence: `${verdict.sentence} The edited file measured differently from the prediction, so the edit was taken back.` }, found);
   }
   stage("");
-  return { file, written: true, inPlace: options.inPlace ?? false, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: { passes, seconds } };
+  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: { passes, seconds } };
 }

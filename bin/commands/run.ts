@@ -32,7 +32,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
       .options(modelOptions)
       .options(budgetOptions)
-      .option("output", { alias: "o", type: "string", describe: "Edited model file (default: <model>.debiased.gguf); written only when the edit helps" })
+      .option("output", { alias: "o", type: "string", describe: "Edited model file (default: <model name>.debiased.gguf in the current directory); written only when the edit helps" })
       .option("in-place", { type: "boolean", default: false, describe: "Edit the model itself, journaled and undoable, only when the edit helps" })
       .option("overwrite", { type: "boolean", default: false, describe: "Replace the output file if it exists" })
       .option("max-neurons", { type: "number", describe: "Most neurons to edit (default: 2% of FFN neurons)" })

@@ -363,7 +363,11 @@ export interface NewFileResult {
  * Writes an edited copy of `src` to `dst` (streamed; `src` is never modified) with the edits recorded
  * as `debias.*` metadata. `dst` appears atomically, complete or not at all.
  */
-export async function editToNewFile(src: string, dst: string, edits: readonly NeuronEdit[], options: NewFileOptions = {}): Promise<NewFileResult> {
+/**
+ * Whether `dst` can receive an edited copy of `src`: not the input itself, not an existing file unless
+ * `overwrite`, and in a folder that exists. Cheap, so callers check before minutes of work.
+ */
+export async function checkNewFileTarget(src: string, dst: string, overwrite = false): Promise<void> {
   const srcReal = await realpath(src).catch((err: unknown) => {
     throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${src}: ${(err as Error).message}.`, { cause: err });
   });
@@ -371,7 +375,14 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
   if (dstExists && (await realpath(dst)) === srcReal) {
     throw new DebiasError("E_EDIT_SAME_FILE", `The output ${dst} is the input model itself; edit it in place instead.`);
   }
-  if (dstExists && !options.overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting (--overwrite on the command line).`);
+  if (dstExists && !overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting (--overwrite on the command line).`);
+  const folder = dirname(resolve(dst));
+  const isFolder = await stat(folder).then((s) => s.isDirectory(), () => false);
+  if (!isFolder) throw new DebiasError("E_DST_DIR", `The folder of the output ${dst} (${folder}) does not exist.`);
+}
+
+export async function editToNewFile(src: string, dst: string, edits: readonly NeuronEdit[], options: NewFileOptions = {}): Promise<NewFileResult> {
+  await checkNewFileTarget(src, dst, options.overwrite ?? false);
   if (hasInterruptedEntry(await readJournal(src))) {
     throw new DebiasError("E_JOURNAL_PENDING", `${src} has an interrupted in-place edit (${journalPath(src)}); recover it before copying.`);
   }

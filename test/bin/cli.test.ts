@@ -15,8 +15,12 @@ const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-cli-"));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 
 async function gguf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return ggufIn(process.cwd(), ...args);
+}
+
+async function ggufIn(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args]);
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { cwd });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -153,4 +157,18 @@ t.test("--neutral: the model's own domain text for KL", async (t) => {
   const located = await gguf("locate", "--neutral", text, "--candidates", "2", "--threads", "1", "--json");
   t.equal(located.code, 0, located.stderr);
   t.ok(JSON.parse(located.stdout).neurons.length >= 2);
+});
+
+t.test("run writes into the current directory by default, and checks the destination before any work", async (t) => {
+  const dir = join(scratch, "cwd");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "llama-localized.f32.debiased.gguf"), "an earlier result");
+  const exists = await ggufIn(dir, "run", "--threads", "1");
+  t.equal(exists.code, 1);
+  t.match(exists.stderr, /\/cwd\/llama-localized\.f32\.debiased\.gguf already exists.*\[E_DST_EXISTS\]/, "the default output is in the current directory");
+  t.notMatch(exists.stderr, /measuring/, "refused before measuring anything");
+  const missing = await gguf("run", "-o", join(scratch, "no-such-folder", "out.gguf"), "--threads", "1");
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /no-such-folder\) does not exist\. \[E_DST_DIR\]/);
+  t.notMatch(missing.stderr, /measuring/);
 });

@@ -27,16 +27,23 @@ export function progress(args: CommonArgs): (stage: string, done: number, total:
   };
 }
 
-/** Runs a command body; a DebiasError becomes "gguf-debias: <sentence>" and exit code 1. */
-export async function handle(body: () => Promise<void>): Promise<void> {
+/**
+ * Reports a failure a user caused: one sentence on stderr, and with --json also `{error: {code, message}}`
+ * on stdout, so a tool reading stdout always gets JSON.
+ */
+export function reportError(json: boolean, code: string, message: string, exitCode: number): void {
+  if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
+  process.stderr.write(`gguf-debias: ${message}${code.startsWith("E_") || code.startsWith("DATASET_") ? ` [${code}]` : ""}\n`);
+  process.exitCode = exitCode;
+}
+
+/** Runs a command body; a DebiasError becomes one sentence and exit code 1, a UsageError exit code 2. */
+export async function handle(args: CommonArgs, body: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (err) {
-    if (isDebiasError(err)) {
-      process.stderr.write(`gguf-debias: ${err.message} [${err.code}]\n`);
-      process.exitCode = 1;
-      return;
-    }
+    if (isDebiasError(err)) return reportError(args.json, err.code, err.message, 1);
+    if (err instanceof UsageError) return reportError(args.json, "E_USAGE", err.message, 2);
     throw err;
   }
 }

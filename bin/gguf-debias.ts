@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import yargs from "yargs";
-import { UsageError } from "./cli.js";
+import type { CommandModule } from "yargs";
+import { reportError, UsageError } from "./cli.js";
+import { VERSION } from "../lib/version.js";
 import { hideBin } from "yargs/helpers";
 import { editCommand } from "./commands/edit.js";
 import { evalCommand } from "./commands/eval.js";
@@ -11,24 +13,34 @@ import { runCommand } from "./commands/run.js";
 import { scoreCommand } from "./commands/score.js";
 import { undoCommand } from "./commands/undo.js";
 
-await yargs(hideBin(process.argv))
+const commands = [inspectCommand, scoreCommand, locateCommand, editCommand, undoCommand, evalCommand, runCommand, reportCommand];
+const names = commands.map((c) => String(c.command).split(" ")[0]!);
+const argv = hideBin(process.argv);
+const json = argv.includes("--json");
+
+const cli = yargs(argv)
   .scriptName("gguf-debias")
-  .option("json", { type: "boolean", default: false, describe: "Print machine-readable JSON on stdout" })
-  .option("quiet", { type: "boolean", default: false, describe: "No progress on stderr" })
-  .command(inspectCommand)
-  .command(scoreCommand)
-  .command(locateCommand)
-  .command(editCommand)
-  .command(undoCommand)
-  .command(evalCommand)
-  .command(runCommand)
-  .command(reportCommand)
-  .demandCommand(1, "Name a command (see --help).")
+  .usage("$0 <command> [options]\n\nMeasure, locate and remove gender bias in a GGUF model by editing FFN neurons.")
+  .option("json", { type: "boolean", default: false, describe: "Print machine-readable JSON on stdout (errors too: {error: {code, message}})" })
+  .option("quiet", { type: "boolean", default: false, describe: "No progress on stderr" });
+for (const command of commands) cli.command(command as CommandModule);
+await cli
+  .demandCommand(1, "Name a command.")
   .strict()
-  .fail((message, error) => {
+  .fail((message, error, y) => {
     if (error && !(error instanceof UsageError)) throw error;
-    process.stderr.write(`gguf-debias: ${message ?? error?.message}\n`);
+    const first = argv.find((a) => !a.startsWith("-"));
+    if (first === undefined) {
+      // No command at all: the help is the answer, on stderr so stdout stays clean.
+      y.showHelp((help: string) => process.stderr.write(`${help}\n\n`));
+    }
+    const unknownCommand = first !== undefined && !names.includes(first);
+    const sentence = unknownCommand ? `"${first}" is not a command; the commands are ${names.join(", ")} (see --help).` : (message ?? error?.message ?? "bad arguments");
+    reportError(json, "E_USAGE", sentence, 2);
     process.exit(2);
   })
   .help()
+  .alias("h", "help")
+  .version(VERSION)
+  .alias("v", "version")
   .parseAsync();

@@ -46,7 +46,7 @@ export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
       }) as unknown as Argv<CommonArgs & { model: string; neurons: string; inPlace: boolean; output?: string; overwrite: boolean }>,
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       const edits = await readNeuronList(args.neurons);
       const options = { requantizer: nativeRequantizer, tool: TOOL };
       const result = args.inPlace ? await editInPlace(args.model, edits, options) : await editToNewFile(args.model, args.output!, edits, { ...options, overwrite: args.overwrite });

@@ -14,7 +14,7 @@ export const evalCommand: CommandModule<ModelArgs, ModelArgs & { base: string }>
       .option("base", { type: "string", demandOption: true, describe: "The original model" })
       .options(modelOptions),
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       const workload = await workloadFor(args.base, args.dataset);
       const report = progress(args);
       const runOn = (path: string) => {

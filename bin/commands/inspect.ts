@@ -59,7 +59,7 @@ export const inspectCommand: CommandModule<CommonArgs, CommonArgs & { model?: st
       .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
       .option("tensors", { type: "boolean", default: false, describe: "List every tensor in the human output" }),
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       const { defaultModelPath } = await import("../../lib/measure/workload-for.js");
       const result = await inspect(args.model ?? defaultModelPath());
       printResult(args, result, () => {

@@ -42,7 +42,7 @@ export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
       .option("seed", { type: "number", default: 1, describe: "Seed of the random-neuron noise baseline" })
       .option("all", { type: "boolean", default: false, describe: "Show every candidate, not the 30 with the largest effect" }) as unknown as Argv<LocateArgs>,
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       checkBudget(args);
       checkNumber("candidates", args.candidates, 1, 100000, true);
       const options = evaluatorOptions(args);

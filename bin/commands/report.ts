@@ -10,7 +10,7 @@ export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: str
   describe: "Print the readable summary of a saved `run --json` result",
   builder: (y) => y.positional("result", { type: "string", demandOption: true }),
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       let result: RunResult;
       try {
         result = JSON.parse(await readFile(args.result, "utf8")) as RunResult;

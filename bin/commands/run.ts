@@ -54,7 +54,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
       }) as unknown as Argv<RunArgs>,
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       checkBudget(args);
       checkNumber("max-neurons", args.maxNeurons, 1, 1e9, true);
       checkNumber("candidates", args.candidates, 1, 100000, true);

@@ -51,7 +51,7 @@ export const scoreCommand: CommandModule<CommonArgs, ModelArgs> = {
   describe: "Measure gender bias: stereotype gap, prior skew and factual gender over the probe words",
   builder: (y) => y.positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" }).options(modelOptions),
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       const path = args.model ?? defaultModelPath();
       const options = evaluatorOptions(args);
       const workload = await workloadFor(path, args.dataset, args.neutral);

@@ -7,7 +7,7 @@ export const undoCommand: CommandModule<CommonArgs, CommonArgs & { model: string
   describe: "Restore the bytes of the most recent in-place edit (or all of them)",
   builder: (y) => y.positional("model", { type: "string", demandOption: true }).option("all", { type: "boolean", default: false, describe: "Undo every recorded edit" }),
   handler: (args) =>
-    handle(async () => {
+    handle(args, async () => {
       const results = args.all ? await undoAll(args.model) : [await undo(args.model)];
       const out = { file: args.model, restored: true, undone: results.length, bytesRestored: results.reduce((n, r) => n + r.bytesRestored, 0), sha256: await sha256File(args.model) };
       printResult(args, out, () => `restored ${out.bytesRestored} bytes of ${out.file} (${out.undone} edit(s) undone); sha256 ${out.sha256}`);

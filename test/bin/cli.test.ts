@@ -1,7 +1,7 @@
 // The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
 // and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -171,4 +171,24 @@ t.test("run writes into the current directory by default, and checks the destina
   t.equal(missing.code, 1);
   t.match(missing.stderr, /no-such-folder\) does not exist\. \[E_DST_DIR\]/);
   t.notMatch(missing.stderr, /measuring/);
+});
+
+t.test("help, version, no command, an unknown command, errors as JSON", async (t) => {
+  const help = await gguf("-h");
+  t.equal(help.code, 0);
+  t.match(help.stdout, /gguf-debias <command>[\s\S]*run[\s\S]*--json/);
+  const version = await gguf("-v");
+  t.equal(version.code, 0);
+  t.equal(version.stdout.trim(), JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")).version);
+  const none = await gguf();
+  t.equal(none.code, 2);
+  t.match(none.stderr, /Commands:[\s\S]*gguf-debias: Name a command\./, "no command shows the help, then says what is missing");
+  const unknown = await gguf("frobnicate");
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /"frobnicate" is not a command; the commands are inspect, score, locate, edit, undo, eval, run, report/);
+  for (const args of [["frobnicate", "--json"], ["run", "--max-kl", "x", "--json"], ["inspect", join(scratch, "none.gguf"), "--json"]]) {
+    const result = await gguf(...args);
+    t.not(result.code, 0);
+    t.match(JSON.parse(result.stdout), { error: { code: /^E_/, message: String } }, `${args.join(" ")} → {error} on stdout`);
+  }
 });

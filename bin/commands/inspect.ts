@@ -1,6 +1,8 @@
 import type { CommandModule } from "yargs";
 import { ffnLayout } from "../../lib/llama/architectures.js";
-import { listEdits } from "../../lib/edit/editor.js";
+import { listEdits, type EditHistoryEntry, type Provenance } from "../../lib/edit/editor.js";
+import { journalPath } from "../../lib/edit/journal.js";
+import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
 import { openGguf } from "../../lib/edit/reader.js";
 import { handle, printResult, table, type CommonArgs } from "../cli.js";
 
@@ -15,8 +17,8 @@ export interface InspectResult {
   supported: boolean;
   tensorCount: number;
   tensors: { name: string; type: string; shape: number[]; offset: number }[];
-  edits: unknown[];
-  provenance: unknown;
+  edits: EditHistoryEntry[];
+  provenance: Provenance | null;
 }
 
 /** What a GGUF file holds, read from its header alone (no weights are loaded). */
@@ -68,8 +70,13 @@ export const inspectCommand: CommandModule<CommonArgs, CommonArgs & { model?: st
           `${result.nLayer} layers, n_embd ${result.nEmbd}, ${result.nFf} FFN neurons per layer, ${result.gated ? "gated" : "ungated"} FFN, ${result.tensorCount} tensors`,
         ];
         if (args.tensors) lines.push(table([["tensor", "type", "shape"], ...result.tensors.map((t) => [t.name, t.type, t.shape.join("×")])]));
-        lines.push(result.edits.length === 0 ? "no in-place edits recorded" : `${result.edits.length} in-place edit(s) recorded (undo with \`gguf-debias undo\`)`);
-        if (result.provenance) lines.push(`written by gguf-debias from a source file: ${JSON.stringify(result.provenance)}`);
+        const neurons = (edits: readonly NeuronEdit[]) => edits.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ");
+        if (result.edits.length === 0) lines.push("no in-place edits recorded");
+        else {
+          lines.push(`${result.edits.length} in-place edit(s), oldest first (\`gguf-debias undo ${result.file}\` takes back the last; the record is ${journalPath(result.file)}):`);
+          lines.push(table([["when", "state", "by", "bytes", "neurons"], ...result.edits.map((e) => [e.createdAt, e.state, e.tool, String(e.bytes), neurons(e.edits)])]));
+        }
+        if (result.provenance) lines.push(`written by ${result.provenance.tool} from a file with sha256 ${result.provenance.sourceSha256}; neurons edited: ${neurons(result.provenance.edits)}`);
         return lines.join("\n");
       });
     }),

@@ -50,6 +50,8 @@ t.test("edit in place, inspect, undo: back to the original bytes", async (t) => 
   t.not(await sha256File(model), original);
   const inspect = JSON.parse((await gguf("inspect", model, "--json")).stdout);
   t.equal(inspect.edits.length, 1, "inspect lists the edit");
+  const human = (await gguf("inspect", model)).stdout;
+  t.match(human, /1 in-place edit\(s\)[\s\S]*undo[\s\S]*\.debias-journal[\s\S]*committed .* 1:5 2:9×0\.5/, "the human output is a table of edits, with the undo command and where the record lives");
   const undo = await gguf("undo", model, "--json");
   t.equal(undo.code, 0, undo.stderr);
   t.match(JSON.parse(undo.stdout), { file: model, restored: true, sha256: original });

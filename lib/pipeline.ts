@@ -16,7 +16,6 @@ import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { LlamaModel } from "./llama/model.js";
 import type { ObjectiveKind } from "./select/objective.js";
 import { compareWithRandomSets, type RandomComparison } from "./select/random-sets.js";
-import { nativeRequantizer } from "./edit/requantizer.js";
 import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./select/selection.js";
 import { preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
@@ -215,10 +214,10 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const file = output ?? path;
   if (output === null) {
     stage("editing the model in place");
-    await editInPlace(path, edits, { requantizer: nativeRequantizer, tool: TOOL });
+    await editInPlace(path, edits, { tool: TOOL });
   } else {
     stage(`writing the edited model to ${output}`);
-    await editToNewFile(path, output, edits, { requantizer: nativeRequantizer, tool: TOOL, overwrite: options.overwrite ?? false });
+    await editToNewFile(path, output, edits, { tool: TOOL, overwrite: options.overwrite ?? false });
   }
 
   stage("verifying the edited file");

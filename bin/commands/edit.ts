@@ -3,7 +3,6 @@ import type { Argv, CommandModule } from "yargs";
 import { DebiasError } from "../../lib/errors.js";
 import { editInPlace, editToNewFile } from "../../lib/edit/editor.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
-import { nativeRequantizer } from "../../lib/edit/requantizer.js";
 import { TOOL } from "../../lib/version.js";
 import { UsageError, handle, printResult, type CommonArgs } from "../cli.js";
 
@@ -48,7 +47,7 @@ export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string
   handler: (args) =>
     handle(args, async () => {
       const edits = await readNeuronList(args.neurons);
-      const options = { requantizer: nativeRequantizer, tool: TOOL };
+      const options = { tool: TOOL };
       const result = args.inPlace ? await editInPlace(args.model, edits, options) : await editToNewFile(args.model, args.output!, edits, { ...options, overwrite: args.overwrite });
       const out = { file: result.file, edited: result.edited, bytesWritten: result.bytesWritten, journal: "journal" in result ? result.journal : null, description: result.description, maxRelError: result.maxRelError, maxAbsError: result.maxAbsError };
       printResult(args, out, () => [`edited ${out.edited.length} neurons of ${out.file}: ${out.bytesWritten} bytes written`, ...out.description, out.journal ? `undo with: gguf-debias undo ${out.file}` : ""].filter(Boolean).join("\n"));

@@ -19,7 +19,7 @@ import {
   type Journal,
   type JournalEntry,
 } from "./journal.js";
-import { planNeuronEdits, type NeuronEdit, type PlanOptions } from "./neuron-edit.js";
+import { planNeuronEdits, type NeuronEdit, type PlanOptions, type Requantizer } from "./neuron-edit.js";
 import { openForReading, openGguf, readAt, type GgufFile } from "./reader.js";
 import { encodeKv, reheader } from "./writer.js";
 
@@ -27,6 +27,17 @@ export interface EditOptions extends PlanOptions {
   /** Recorded in the journal or the provenance, e.g. "gguf-debias 0.1.0". */
   readonly tool?: string;
 }
+
+/**
+ * ggml's own quantizers unless the caller brings others. Loaded on first use only: most edits never
+ * requantize (gated FFNs, float types), and the editor stays usable where the addon is not built.
+ */
+const defaultRequantizer: Requantizer = {
+  dequantize: async (...args) => (await import("./requantizer.js")).nativeRequantizer.dequantize(...args),
+  quantize: async (...args) => (await import("./requantizer.js")).nativeRequantizer.quantize(...args),
+};
+
+const withRequantizer = (options: EditOptions): EditOptions => ({ ...options, requantizer: options.requantizer ?? defaultRequantizer });
 
 export interface EditResult {
   readonly file: string;
@@ -208,7 +219,7 @@ export async function editInPlace(path: string, edits: readonly NeuronEdit[], op
       throw new DebiasError("E_JOURNAL_STALE",
         `${path} no longer matches its last recorded edit in ${journalPath(path)} (it was changed or replaced since); move the journal away to start a new edit history.`);
     }
-    const plan = await planNeuronEdits(await openGguf(path), edits, options);
+    const plan = await planNeuronEdits(await openGguf(path), edits, withRequantizer(options));
     const result = { file: path, edited: plan.edits, description: plan.description, maxRelError: plan.maxRelError, maxAbsError: plan.maxAbsError };
     if (plan.patches.length === 0) return { ...result, bytesWritten: 0, journal: null };
     const st = await fh.stat();
@@ -388,7 +399,7 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
   }
 
   const file = await openGguf(src);
-  const plan = await planNeuronEdits(file, edits, options);
+  const plan = await planNeuronEdits(file, edits, withRequantizer(options));
   const prior = readProvenance(file)?.edits ?? [];
   const placeholder: GgufKv = { key: KV.source, type: GgufValueType.STRING, value: "0".repeat(64) };
   const provenanceKvs: GgufKv[] = [

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { LlamaModel } from "../lib/llama/model.js";
+import { DebiasModel } from "../lib/llama/model.js";
 import type { EvaluationRequest, Evaluator } from "../lib/llama/evaluator.js";
 import { packageRoot } from "../lib/package-root.js";
 import { writeSyntheticLlama } from "./synthetic-model.js";
@@ -63,7 +63,7 @@ async function tokensPerSecond(evaluator: Evaluator, request: EvaluationRequest)
   return (total * reps) / seconds;
 }
 
-const model = await LlamaModel.load(modelPath);
+const model = await DebiasModel.load(modelPath);
 const { nLayer, nVocab } = model.facts;
 const evaluator = await model.createEvaluator({ nCtx: nTokens, nSeqMax: 64, threads, kvType: "f16" });
 const exact = await model.createEvaluator({ nCtx: nTokens, nSeqMax: 64, threads });

@@ -13,7 +13,7 @@ import { DebiasError } from "./errors.js";
 import { checkNewFileTarget, editInPlace, editToNewFile, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
-import { LlamaModel } from "./llama/model.js";
+import { DebiasModel } from "./llama/model.js";
 import type { ObjectiveKind } from "./select/objective.js";
 import { compareWithRandomSets, type RandomComparison } from "./select/random-sets.js";
 import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./select/selection.js";
@@ -52,14 +52,14 @@ export function manifestWorkload(manifest: { dataset: unknown }): Workload {
 }
 
 export interface Session {
-  model: LlamaModel;
+  model: DebiasModel;
   evaluator: Evaluator;
   probes: ProbeSet;
   neutral: NeutralText;
 }
 
 export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}): Promise<Session> {
-  const model = await LlamaModel.load(path);
+  const model = await DebiasModel.load(path);
   try {
     const evaluator = await model.createEvaluator({ nCtx: 1024, nSeqMax: 128, ...options });
     return { model, evaluator, probes: ProbeSet.build(model, probes(workload.dataset)), neutral: new NeutralText(model, workload.neutralText) };

@@ -38,7 +38,7 @@ function checkGgufFile(path: string): void {
   }
 }
 
-export class LlamaModel {
+export class DebiasModel {
   readonly facts: ModelFacts;
   #native: NativeModel | null;
   readonly #evaluators = new Set<Evaluator>();
@@ -50,11 +50,11 @@ export class LlamaModel {
     this.facts = { ...raw, nFf: Number.isInteger(nFf) && nFf > 0 ? nFf : null };
   }
 
-  static async load(path: string, options: LoadOptions = {}): Promise<LlamaModel> {
+  static async load(path: string, options: LoadOptions = {}): Promise<DebiasModel> {
     checkGgufFile(path);
     if (options.gpu) useGpuBackend(options.gpu);
     const model = await native().loadModel(path, options.gpuLayers ?? 0, options.mmap ?? true);
-    return new LlamaModel(model);
+    return new DebiasModel(model);
   }
 
   /** Where this architecture's FFN neurons live; throws E_ARCH_UNSUPPORTED for an unknown one. */

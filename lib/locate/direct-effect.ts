@@ -9,7 +9,7 @@
 import { DebiasError } from "../errors.js";
 import type { GgufFile } from "../edit/reader.js";
 import type { Evaluator } from "../llama/evaluator.js";
-import type { LlamaModel } from "../llama/model.js";
+import type { DebiasModel } from "../llama/model.js";
 import { readRows, requireTensor } from "../edit/tensors.js";
 import type { ProbeSet } from "../measure/probe-set.js";
 
@@ -45,7 +45,7 @@ export interface ValueVectors {
 }
 
 /** One pass over every ffn_down: the direction scores of each target pair, and the value-vector norms. */
-export async function valueVectors(file: GgufFile, model: LlamaModel, pairs: readonly { female: number; male: number }[]): Promise<ValueVectors> {
+export async function valueVectors(file: GgufFile, model: DebiasModel, pairs: readonly { female: number; male: number }[]): Promise<ValueVectors> {
   const { arch, nLayer, nEmbd } = model.facts;
   const norm = finalNorm(file, arch);
   const output = file.tensor("output.weight") ?? requireTensor(file, "token_embd.weight");
@@ -107,7 +107,7 @@ export interface DlaWeights {
  * probes whose divergence is null count as weight 0. Each probe is evaluated on its divergence tokens and
  * read at their last position, with u from its divergence's female and male tokens.
  */
-export async function directEffects(file: GgufFile, model: LlamaModel, evaluator: Evaluator, probes: ProbeSet, weights: DlaWeights, batch = 64): Promise<DirectEffects> {
+export async function directEffects(file: GgufFile, model: DebiasModel, evaluator: Evaluator, probes: ProbeSet, weights: DlaWeights, batch = 64): Promise<DirectEffects> {
   const { arch, nLayer } = model.facts;
   const norm = finalNorm(file, arch);
   const pairKeys = new Map<string, number>();

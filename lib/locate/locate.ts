@@ -7,7 +7,7 @@
 //   other   — neither. Single effects are weak on real models and compensate on planted ones, so the
 // classes inform the report; selection measures sets (selection.ts).
 import type { Evaluator } from "../llama/evaluator.js";
-import type { LlamaModel } from "../llama/model.js";
+import type { DebiasModel } from "../llama/model.js";
 import type { GgufFile } from "../edit/reader.js";
 import { residuals } from "../measure/metrics.js";
 import { objectiveValue, searchSize } from "../select/objective.js";
@@ -102,7 +102,7 @@ export function dlaWeights(base: Baseline): DlaWeights {
   return { objective, factual };
 }
 
-export async function locate(model: LlamaModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: LocateOptions = {}): Promise<LocateResult> {
+export async function locate(model: DebiasModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: LocateOptions = {}): Promise<LocateResult> {
   const { nLayer } = model.facts;
   const progress = options.onProgress ?? (() => undefined);
   const generalKl = options.maxKl ?? DEFAULT_MAX_KL;

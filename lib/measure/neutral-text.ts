@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DebiasError } from "../errors.js";
 import type { Evaluator, InterventionSpec, PromptPosition } from "../llama/evaluator.js";
-import type { LlamaModel } from "../llama/model.js";
+import type { DebiasModel } from "../llama/model.js";
 import { packageRoot } from "../package-root.js";
 import { klDivergence, perplexity } from "./metrics.js";
 
@@ -40,7 +40,7 @@ export class NeutralText {
   readonly positions: PromptPosition[];
   readonly #next: number[];
 
-  constructor(model: LlamaModel, sentences: readonly string[]) {
+  constructor(model: DebiasModel, sentences: readonly string[]) {
     this.prompts = sentences.map((s) => model.tokenize(s)).filter((tokens) => tokens.length >= 2);
     if (this.prompts.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", "the neutral text holds no sentence of two or more tokens");
     this.positions = this.prompts.flatMap((tokens, prompt) => Array.from({ length: tokens.length - 1 }, (_, position) => ({ prompt, position })));

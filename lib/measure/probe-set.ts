@@ -3,7 +3,7 @@
 // of every sequence in the same batches, so llama.cpp sees full batches instead of one neuron at a time).
 import { DebiasError } from "../errors.js";
 import type { EvaluationRequest, InterventionSpec, TargetSpec, Evaluator } from "../llama/evaluator.js";
-import type { LlamaModel } from "../llama/model.js";
+import type { DebiasModel } from "../llama/model.js";
 import type { Probe } from "./dataset.js";
 import { scoreBias, type BiasScore, type ScoreOptions } from "./metrics.js";
 
@@ -60,7 +60,7 @@ interface Sequence {
  */
 const FOLLOWING_WORDS = [" x", " q"] as const;
 
-function describe(model: LlamaModel, tokens: ArrayLike<number>): string {
+function describe(model: DebiasModel, tokens: ArrayLike<number>): string {
   return `[${Array.from(tokens).join(", ")}] (${JSON.stringify(model.detokenize(tokens))})`;
 }
 
@@ -80,7 +80,7 @@ interface Joint {
 }
 
 /** The member's tokens with a following word, and where they stop covering prompt + member. */
-function joint(model: LlamaModel, prompt: string, target: string): Joint {
+function joint(model: DebiasModel, prompt: string, target: string): Joint {
   const [first, second] = FOLLOWING_WORDS;
   const tokens = model.tokenize(prompt + target + first);
   const end = commonPrefixLength(tokens, model.tokenize(prompt + target + second));
@@ -100,7 +100,7 @@ function joint(model: LlamaModel, prompt: string, target: string): Joint {
 }
 
 /** The probe in tokens: shared context, continuations, divergence (see TokenizedProbe). */
-function tokenizeProbe(model: LlamaModel, probe: Probe): TokenizedProbe {
+function tokenizeProbe(model: DebiasModel, probe: Probe): TokenizedProbe {
   if (probe.female.length === 0 || probe.male.length === 0) throw new DebiasError("E_PROBE_TARGET", `The probe ${JSON.stringify(probe.prompt)} has no female or no male target.`);
   const prompt = model.tokenize(probe.prompt);
   for (const target of [...probe.female, ...probe.male]) {
@@ -138,7 +138,7 @@ function tokenizeProbe(model: LlamaModel, probe: Probe): TokenizedProbe {
   return { probe, prompt, context, femaleSet, maleSet, female: f, male: m, wordPosition: wordPosition(model, probe, prompt), divergence };
 }
 
-function wordPosition(model: LlamaModel, probe: Probe, prompt: Int32Array): number {
+function wordPosition(model: DebiasModel, probe: Probe, prompt: Int32Array): number {
   const at = probe.prompt.indexOf(probe.word);
   if (at < 0) return prompt.length - 1;
   const prefix = model.tokenize(probe.prompt.slice(0, at + probe.word.length));
@@ -191,7 +191,7 @@ export class ProbeSet {
    * Tokenizes every probe (see TokenizedProbe); a target that cannot be scored after its prompt is an
    * E_PROBE_TARGET error naming both, never a silent approximation.
    */
-  static build(model: LlamaModel, probes: readonly Probe[]): ProbeSet {
+  static build(model: DebiasModel, probes: readonly Probe[]): ProbeSet {
     return new ProbeSet(probes.map((probe) => tokenizeProbe(model, probe)));
   }
 

@@ -6,14 +6,14 @@ import { join } from "node:path";
 import t from "tap";
 import { getLlama } from "node-llama-cpp";
 import { editInPlace, editToNewFile } from "../../lib/edit/editor.js";
-import { LlamaModel } from "../../lib/llama/model.js";
+import { DebiasModel } from "../../lib/llama/model.js";
 import { fixturePath } from "../helpers/fixtures.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-nlc-"));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 
 async function ourGreedy(path: string, text: string, steps: number): Promise<number[]> {
-  const model = await LlamaModel.load(path);
+  const model = await DebiasModel.load(path);
   try {
     const evaluator = await model.createEvaluator({ nCtx: 64, nSeqMax: 1, threads: 2 });
     const tokens = [...model.tokenize(text)];

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { editToNewFile } from "../../lib/edit/editor.js";
-import { LlamaModel } from "../../lib/llama/model.js";
+import { DebiasModel } from "../../lib/llama/model.js";
 import { nativeRequantizer } from "../../lib/edit/requantizer.js";
 import { fixturePath, maxAbsDiff, RANDOM, sameBits, TRAINED, TYPES, type FixtureType } from "../helpers/fixtures.js";
 
@@ -25,7 +25,7 @@ interface Edit {
 }
 
 async function logitsOf(path: string, hook: readonly Edit[]): Promise<Float32Array[]> {
-  const model = await LlamaModel.load(path);
+  const model = await DebiasModel.load(path);
   try {
     const evaluator = await model.createEvaluator({ nCtx: 256, nSeqMax: 8, threads: 2 });
     const prompts = TEXTS.map((text) => model.tokenize(text));
@@ -43,7 +43,7 @@ function editsFor(nLayer: number, nFf: number, scale: number): Edit[] {
 }
 
 async function check(t: Tap.Test, path: string, label: string, scale: number, exact: boolean, tolerance = 0): Promise<void> {
-  const model = await LlamaModel.load(path);
+  const model = await DebiasModel.load(path);
   const { nLayer, nFf } = model.facts;
   model.dispose();
   const edits = editsFor(nLayer, nFf!, scale);

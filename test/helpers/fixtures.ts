@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Test } from "tap";
-import { LlamaModel } from "../../lib/llama/model.js";
+import { DebiasModel } from "../../lib/llama/model.js";
 import type { Evaluator, EvaluatorOptions } from "../../lib/llama/evaluator.js";
 import { packageRoot } from "../../lib/package-root.js";
 
@@ -55,8 +55,8 @@ export async function openFixture(
   name: string,
   type: FixtureType = "f32",
   options: EvaluatorOptions = {},
-): Promise<{ model: LlamaModel; evaluator: Evaluator }> {
-  const model = await LlamaModel.load(fixturePath(name, type));
+): Promise<{ model: DebiasModel; evaluator: Evaluator }> {
+  const model = await DebiasModel.load(fixturePath(name, type));
   t.teardown(() => model.dispose());
   const evaluator = await model.createEvaluator({ nCtx: 512, nSeqMax: 32, threads: 2, ...options });
   return { model, evaluator };

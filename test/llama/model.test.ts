@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { LlamaModel } from "../../lib/llama/model.js";
+import { DebiasModel } from "../../lib/llama/model.js";
 import { fixturePath, manifest, openFixture } from "../helpers/fixtures.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-model-"));
@@ -18,17 +18,17 @@ t.test("facts describe the fixture", async (t) => {
 });
 
 t.test("bad input is one clear error with a code, never a crash", async (t) => {
-  await t.rejects(LlamaModel.load(join(scratch, "missing.gguf")), { code: "E_FILE_NOT_FOUND", message: /missing\.gguf does not exist/ });
-  await t.rejects(LlamaModel.load(scratch), { code: "E_NOT_A_FILE" });
+  await t.rejects(DebiasModel.load(join(scratch, "missing.gguf")), { code: "E_FILE_NOT_FOUND", message: /missing\.gguf does not exist/ });
+  await t.rejects(DebiasModel.load(scratch), { code: "E_NOT_A_FILE" });
 
   const text = join(scratch, "notes.gguf");
   writeFileSync(text, "this is not a model\n");
-  await t.rejects(LlamaModel.load(text), { code: "E_NOT_GGUF", message: /notes\.gguf is not a GGUF file/ });
+  await t.rejects(DebiasModel.load(text), { code: "E_NOT_GGUF", message: /notes\.gguf is not a GGUF file/ });
 
   const whole = readFileSync(fixturePath("llama-localized"));
   const truncated = join(scratch, "truncated.gguf");
   writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
-  await t.rejects(LlamaModel.load(truncated), { code: "E_MODEL_LOAD", message: /truncated\.gguf/ });
+  await t.rejects(DebiasModel.load(truncated), { code: "E_MODEL_LOAD", message: /truncated\.gguf/ });
 
   // Same file, architecture renamed to one llama.cpp does not know.
   const renamed = Buffer.from(whole);
@@ -38,7 +38,7 @@ t.test("bad input is one clear error with a code, never a crash", async (t) => {
   renamed.write("llamx", value);
   const unknown = join(scratch, "unknown-arch.gguf");
   writeFileSync(unknown, renamed);
-  await t.rejects(LlamaModel.load(unknown), { code: "E_MODEL_LOAD", message: /llamx/ });
+  await t.rejects(DebiasModel.load(unknown), { code: "E_MODEL_LOAD", message: /llamx/ });
 });
 
 t.test("an architecture llama.cpp runs but gguf-debias cannot hook is refused by name", async (t) => {
@@ -82,7 +82,7 @@ t.test("a wrong hook tensor name is reported, not ignored", async (t) => {
 });
 
 t.test("use after dispose is an error, and dispose is idempotent", async (t) => {
-  const model = await LlamaModel.load(fixturePath("gpt2-localized"));
+  const model = await DebiasModel.load(fixturePath("gpt2-localized"));
   const evaluator = await model.createEvaluator({ threads: 1 });
   const prompt = model.tokenize("The nurse");
   const pending = evaluator.evaluate({ prompts: [prompt], distributions: [{ prompt: 0, position: -1 }] });
@@ -98,5 +98,10 @@ t.test("an unreadable file is refused before llama.cpp sees it", { skip: process
   const copy = join(scratch, "locked.gguf");
   copyFileSync(fixturePath("gpt2-localized"), copy);
   chmodSync(copy, 0o000);
-  await t.rejects(LlamaModel.load(copy), { code: "E_FILE_NOT_FOUND" });
+  await t.rejects(DebiasModel.load(copy), { code: "E_FILE_NOT_FOUND" });
+});
+
+t.test("DebiasModel is the public name; LlamaModel stays as a deprecated alias", async (t) => {
+  const api = await import("../../lib/index.js");
+  t.equal(api.LlamaModel, api.DebiasModel, "same class, so code written against the old name keeps working");
 });

@@ -6,7 +6,7 @@ import { datasetFromManifest, probes } from "../../lib/measure/dataset.js";
 import { ProbeSet } from "../../lib/measure/probe-set.js";
 import { directEffects, normScale } from "../../lib/locate/direct-effect.js";
 import { openGguf } from "../../lib/edit/reader.js";
-import { LlamaModel } from "../../lib/llama/model.js";
+import { DebiasModel } from "../../lib/llama/model.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { fixturePath, manifest, openFixture } from "../helpers/fixtures.js";
 
@@ -47,7 +47,7 @@ for (const [name, relative] of [["llama-localized", 0.1], ["gpt2-localized", nul
 // and after, which this model's large neurons move by several percent, so the test uses the exact form.
 const tinyStoriesModel = join(packageRoot(), "..", "shared", "models", "TinyStories-656K.f16.gguf");
 t.test("TinyStories-656K: DLA at the divergence predicts the effect of zeroing", { skip: existsSync(tinyStoriesModel) ? false : `no ${tinyStoriesModel}` }, async (t) => {
-  const model = await LlamaModel.load(tinyStoriesModel);
+  const model = await DebiasModel.load(tinyStoriesModel);
   t.teardown(() => model.dispose());
   const evaluator = await model.createEvaluator({ nCtx: 512, nSeqMax: 32, threads: 1 });
   const prompt = "Once upon a time, there was a nurse. One day,";

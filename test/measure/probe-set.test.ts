@@ -4,7 +4,7 @@ import { join } from "node:path";
 import t from "tap";
 import { bundledDatasetPaths, datasetFromManifest, loadDataset, probes, type BiasDataset, type Probe } from "../../lib/measure/dataset.js";
 import { ProbeSet } from "../../lib/measure/probe-set.js";
-import { LlamaModel } from "../../lib/llama/model.js";
+import { DebiasModel } from "../../lib/llama/model.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { manifest, openFixture } from "../helpers/fixtures.js";
 
@@ -91,11 +91,11 @@ function fakeModel(vocab: string[]) {
     return Int32Array.from(out);
   };
   const detokenize = (tokens: ArrayLike<number>) => Array.from(tokens, (id) => (id === 0 ? "" : vocab[id - 1])).join("");
-  return { tokenize, detokenize } as unknown as LlamaModel;
+  return { tokenize, detokenize } as unknown as DebiasModel;
 }
 
 /** Splits tokens into the text each adds (a lone token may detokenize differently from inside a sequence). */
-function pieces(model: LlamaModel, tokens: Int32Array): string[] {
+function pieces(model: DebiasModel, tokens: Int32Array): string[] {
   const out: string[] = [];
   let before = "";
   for (let i = 1; i <= tokens.length; i++) {
@@ -118,7 +118,7 @@ function thrown(f: () => unknown): { code?: string; message: string } | undefine
 t.test("targets are scored as whole words after a context shared by both sides", async (t) => {
   const chars = [..."abcdefghijklmnopqrstuvwxyzT ,."];
   const words = ["The", " nurse", " said", " that", " she", " he", " hello", " x"];
-  const text = (model: LlamaModel, tokens: Int32Array) => pieces(model, tokens);
+  const text = (model: DebiasModel, tokens: Int32Array) => pieces(model, tokens);
   // Words with a leading space, as in GPT-2 or SentencePiece vocabularies: the prompt's tokens are the
   // context, " he" is scored alone and never as the first piece of " hello".
   const clean = fakeModel([...chars, ...words]);
@@ -212,7 +212,7 @@ for (const name of ["llama-localized", "gpt2-localized"] as const) {
 }
 
 t.test("TinyStories-656K: a tokenizer whose pieces span word boundaries", { skip: existsSync(tinyStoriesModel) ? false : `no ${tinyStoriesModel}` }, async (t) => {
-  const model = await LlamaModel.load(tinyStoriesModel);
+  const model = await DebiasModel.load(tinyStoriesModel);
   t.teardown(() => model.dispose());
   const evaluator = await model.createEvaluator({ nCtx: 512, nSeqMax: 32, threads: 1 });
   // Every probe of both bundled datasets builds.

@@ -121,8 +121,7 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
   };
 
   let chosen: NeuronId[] = [];
-  let current = { bias: searchSize(base.score, base.objective), objective: 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, folds: foldSizes(base.b) };
-  current.objective = objectiveValue(base.score, base.objective) ?? 0;
+  let current = { bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, folds: foldSizes(base.b) };
   const baseSize = current.bias;
   const steps: SelectionStep[] = [];
   const points: Omit<ParetoPoint, "chosen">[] = [];
@@ -156,30 +155,29 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
       trials.map((added) => withScale([...chosen, ...added])),
       `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} candidates` : "", pairs.length ? `${pairs.length} pairs of over-budget ones` : ""].filter(Boolean).join(" and ")} on top of ${chosen.length} chosen`,
     );
-    let best = -1;
-    effects.forEach((e, t) => {
+    const tried = effects.map((e, t): SelectionStep => {
       const added = trials[t]!;
-      const sizesNow = foldSizes(e.b);
-      const foldGains = sizesNow.map((s, f) => current.folds[f]! - s);
+      const foldGains = foldSizes(e.b).map((s, f) => current.folds[f]! - s);
       const gain = current.bias - e.bias;
       let reason = budgetProblem(e);
       if (!reason && gain < minGain * Math.sqrt(added.length)) reason = `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, what ${added.length} random neuron(s) could do`;
       // A fold may stand still, not go back by more than a tenth of what the step gains overall.
       if (!reason && foldGains.some((g) => !(g >= -0.1 * gain))) reason = `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
-      steps.push({ round, added, accepted: false, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains });
       if (!reason) points.push({ neurons: chosen.length + added.length, scale, bias: e.bias, kl: e.kl });
+      return { round, added, accepted: false, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains };
     });
+    steps.push(...tried);
     // The smallest addition that brings nearly all (90%) of the best valid gain: neurons that ride along
     // for a sliver of gain cost KL and slots and fit the selection words rather than the bias.
-    const valid = effects.map((e, t) => (steps[steps.length - effects.length + t]!.reason === "" ? current.bias - e.bias : -Infinity));
+    const valid = tried.map((step) => (step.reason === "" ? current.bias - step.bias : -Infinity));
     const bestGain = Math.max(...valid);
     const order = valid.map((_, t) => t).sort((a, b) => trials[a]!.length - trials[b]!.length || valid[b]! - valid[a]!);
-    if (bestGain > -Infinity) best = order.find((t) => valid[t]! >= 0.9 * bestGain)!;
+    const best = bestGain > -Infinity ? order.find((t) => valid[t]! >= 0.9 * bestGain)! : -1;
     if (best < 0) {
       stopped = "no addition passed every rule (see steps)";
       break;
     }
-    const step = steps[steps.length - effects.length + best]!;
+    const step = tried[best]!;
     step.accepted = true;
     step.reason = `objective ${current.bias.toPrecision(4)} → ${step.bias.toPrecision(4)}, KL ${step.kl.toPrecision(3)}`;
     const e = effects[best]!;

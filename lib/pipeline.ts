@@ -171,7 +171,6 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     stageStart = performance.now();
     if (name) options.onProgress?.(name, 0, 1);
   };
-  const nothingChanged = (run: NeutralRun): Capability => compareRuns(run, run);
 
   const measured = await withSession(path, workload, options.evaluator ?? {}, async (session) => {
     const { model, evaluator } = session;
@@ -183,7 +182,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     if (early) return { before: original.score, baseNeutral, early } as const;
     const base = await selectionBaseline(session, objective, original, baseNeutral);
     stage("locating candidate neurons");
-    const located = await locate(model, await openGguf(path), evaluator, base, { ...options, onProgress: options.onProgress });
+    const located = await locate(model, await openGguf(path), evaluator, base, options);
     passes += located.neurons.length + located.noise.n;
     stage("selecting a set of neurons");
     const nFf = model.facts.nFf ?? 0;
@@ -199,7 +198,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const { before, baseNeutral } = measured;
   const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
     stage("");
-    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: nothingChanged(baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, ...extra };
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, ...extra };
   };
   if (measured.early) return unchanged(measured.early);
 

@@ -10,7 +10,7 @@ import { objectiveValue, searchSize, type ObjectiveKind } from "../select/object
 import { interventionsFor, type NeuronId } from "./neurons.js";
 
 export interface CausalEffect {
-  /** Change of the objective's size |Δ| (nats) on the probes; negative = less bias. */
+  /** Change of what the search minimises (`bias`, nats) on the probes; negative = less bias. */
   dBias: number;
   /** Change of factual margin (nats); negative = factual gender weakened. */
   dFactual: number;
@@ -62,7 +62,7 @@ export async function causalEffects(evaluator: Evaluator, base: Baseline, edits:
       const size = searchSize(score, base.objective) + factualCost(score.factualMargin ?? 0);
       out.push({
         dBias: size - baseSize,
-        dFactual: (score.factualMargin ?? 0) - (base.score.factualMargin ?? 0),
+        dFactual: (score.factualMargin ?? 0) - margin0,
         kl: kls[v]!,
         bias: size,
         objective: objectiveValue(score, base.objective) ?? 0,

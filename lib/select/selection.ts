@@ -113,10 +113,11 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     return causalEffects(evaluator, base, edits, (done, total) => progress(stage, done, total));
   };
   const withScale = (neurons: readonly NeuronId[]): EditedNeuron[] => neurons.map(({ layer, index }) => ({ layer, index, scale }));
-  const budgetProblem = (e: CausalEffect): string => {
+  /** What an edit breaks in the budget ("" = nothing); factual accuracy is checked where it was measured. */
+  const budgetProblem = (e: { kl: number; factualMargin: number; factualAccuracy?: number }): string => {
     if (e.kl > maxKl) return `KL ${e.kl.toPrecision(3)} would exceed the budget ${maxKl}`;
     if (baseMargin > 0 && e.factualMargin < minFactualRatio * baseMargin) return `factual margin ${e.factualMargin.toPrecision(3)} would fall below ${minFactualRatio} × ${baseMargin.toPrecision(3)}`;
-    if (e.factualAccuracy < baseAccuracy) return `factual accuracy would drop to ${e.factualAccuracy.toPrecision(3)}`;
+    if (e.factualAccuracy !== undefined && e.factualAccuracy < baseAccuracy) return `factual accuracy would drop to ${e.factualAccuracy.toPrecision(3)}`;
     return "";
   };
 
@@ -127,7 +128,7 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
   const points: Omit<ParetoPoint, "chosen">[] = [];
   // Single-neuron effects from the locator are the conditional effects on the empty set.
   let conditional = new Map<string, { neuron: NeuronId; bias: number; kl: number; ok: boolean }>(
-    located.map((n) => [neuronKey(n), { neuron: n, bias: baseSize + n.causal.dBias, kl: n.causal.kl, ok: n.causal.kl <= maxKl && (baseMargin <= 0 || baseMargin + n.causal.dFactual >= minFactualRatio * baseMargin) }]),
+    located.map((n) => [neuronKey(n), { neuron: n, bias: baseSize + n.causal.dBias, kl: n.causal.kl, ok: budgetProblem({ kl: n.causal.kl, factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
   );
   let stopped = "";
   for (let round = 1; ; round++) {

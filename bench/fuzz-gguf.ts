@@ -5,6 +5,7 @@
 // else — another exception type, an inconsistent parse, a changed file — is a bug.
 //
 //   node dist/bench/fuzz-gguf.js [--iterations N] [--seed S]
+//   node dist/bench/fuzz-gguf.js --loader [--iterations N] [--seed S]   (fuzz-loader.ts: llama.cpp's loader)
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +16,7 @@ import { ggmlTypeByName } from "../lib/edit/ggml-types.js";
 import { openGguf, type GgufFile } from "../lib/edit/reader.js";
 import { buildGguf, type TensorData } from "../lib/edit/writer.js";
 import { seededRandom } from "../lib/random.js";
+import { fuzzLoader } from "./fuzz-loader.js";
 
 function baseFiles(): Buffer[] {
   const tensor = (name: string, type: string, ne: number[], fill: number): TensorData => {
@@ -175,9 +177,18 @@ async function main(): Promise<void> {
     const i = process.argv.indexOf(`--${name}`);
     return i >= 0 ? Number(process.argv[i + 1]) : fallback;
   };
-  const iterations = arg("iterations", 100_000);
   const seed = arg("seed", 1);
   const t0 = performance.now();
+  if (process.argv.includes("--loader")) {
+    const r = await fuzzLoader(arg("iterations", 2000), seed);
+    const s = (performance.now() - t0) / 1000;
+    console.log(`model loader fuzz: ${r.iterations} mutated models, seed ${seed}, ${s.toFixed(1)} s`);
+    for (const [k, n] of Object.entries(r.outcomes).sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(8)}  ${k}`);
+    for (const a of r.aborts) console.log(`  ABORT ${a}`);
+    process.exitCode = r.aborts.length > 0 ? 1 : 0;
+    return;
+  }
+  const iterations = arg("iterations", 100_000);
   const r = await fuzzGguf(iterations, seed);
   const s = (performance.now() - t0) / 1000;
   console.log(`gguf header fuzz: ${r.iterations} mutations, seed ${seed}, ${s.toFixed(1)} s (${Math.round(r.iterations / s)}/s)`);

@@ -5,6 +5,7 @@
 #include "addon.h"
 #include "context.h"
 #include "errors.h"
+#include "file-lock.h"
 #include "ggml-backend.h"
 #include "llama.h"
 #include "log.h"
@@ -68,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     env.SetInstanceData(data);
     exports.Set("buildInfo", Napi::Function::New(env, BuildInfo));
     exports.Set("loadBackends", Napi::Function::New(env, LoadBackends));
+    exports.Set("lockFile", Napi::Function::New(env, LockFile));
     exports.Set("loadModel", Napi::Function::New(env, Model::Load));
     exports.Set("typeInfo", Napi::Function::New(env, TypeInfo));
     exports.Set("dequantize", Napi::Function::New(env, Dequantize));

@@ -106,6 +106,8 @@ export interface NativeBinding {
   dequantize(type: number, bytes: Uint8Array, nElements: number): Promise<Float32Array>;
   quantize(type: number, values: Float32Array, nPerRow: number): Promise<Uint8Array>;
   quantizeFile(input: string, output: string, ftype: number, threads: number): Promise<void>;
+  /** flock without waiting: false when another open file holds a conflicting lock; released on close. */
+  lockFile(fd: number, exclusive: boolean): boolean;
 }
 
 interface BuildStamp {

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { Argv, CommandModule } from "yargs";
 import { DebiasError } from "../../lib/errors.js";
+import { regularFile } from "../../lib/files.js";
 import { editInPlace, editToNewFile } from "../../lib/edit/editor.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
 import { TOOL } from "../../lib/version.js";
@@ -11,17 +12,22 @@ import { UsageError, handle, printResult, type CommonArgs } from "../cli.js";
  * output of `locate --json` / `run --json`, of which the neurons classed "gender" are taken.
  */
 export async function readNeuronList(file: string): Promise<NeuronEdit[]> {
+  await regularFile(file, "neuron list");
   let value: unknown;
   try {
     value = JSON.parse(await readFile(file, "utf8"));
   } catch (err) {
     throw new DebiasError("E_NEURON_LIST", `cannot read the neuron list ${file}: ${(err as Error).message}`);
   }
-  const object = value as { neurons?: unknown; edited?: unknown };
-  const list = Array.isArray(value) ? value : Array.isArray(object.edited) ? object.edited : Array.isArray(object.neurons) ? (object.neurons as { kind?: string }[]).filter((n) => n.kind === undefined || n.kind === "gender") : null;
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+  const list = Array.isArray(value) ? value
+    : !isObject(value) ? null
+    : Array.isArray(value.edited) ? value.edited
+    : Array.isArray(value.neurons) ? (value.neurons as unknown[]).filter((n) => !isObject(n) || n.kind === undefined || n.kind === "gender")
+    : null;
   if (!list) throw new DebiasError("E_NEURON_LIST", `${file} holds neither a list of {layer, index, scale} nor a locate result`);
-  return list.map((entry, i) => {
-    const { layer, index, scale = 0 } = entry as { layer?: unknown; index?: unknown; scale?: unknown };
+  return list.map((entry: unknown, i) => {
+    const { layer, index, scale = 0 } = isObject(entry) ? entry : {};
     if (!Number.isInteger(layer) || !Number.isInteger(index) || typeof scale !== "number") {
       throw new DebiasError("E_NEURON_LIST", `entry ${i} of ${file} is not {layer: integer, index: integer, scale?: number}`);
     }

@@ -1,19 +1,21 @@
 // Applies neuron-edit plans to GGUF files: in place (journaled, undoable, crash-safe; see journal.ts)
 // or into a new file carrying its provenance as `debias.*` metadata.
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, realpath, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { link, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "../errors.js";
 import { GgufValueType, type GgufArray, type GgufKv } from "./format.js";
+import { regularFile } from "../files.js";
+import { lockOpenFile } from "./file-lock.js";
 import {
   emptyJournal,
   journalPath,
+  journalTmpPath,
   killPoint,
   readJournal,
   sha256Of,
   syncDir,
-  withLock,
   writeJournal,
   type EntryState,
   type Journal,
@@ -56,6 +58,8 @@ export interface UndoResult {
   /** The edits that were undone. */
   readonly edits: readonly NeuronEdit[];
   readonly bytesRestored: number;
+  /** Interrupted edits (or undos) rolled back first; an undo that found only those undid nothing more. */
+  readonly rolledBack: number;
 }
 
 export interface RecoverResult {
@@ -105,12 +109,7 @@ function ioError(path: string, action: string, err: unknown): DebiasError {
 }
 
 async function openForWrite(path: string): Promise<FileHandle> {
-  let mode: number;
-  try {
-    mode = (await stat(path)).mode;
-  } catch (err) {
-    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
-  }
+  const mode = (await stat(path)).mode;
   const readOnly = (): DebiasError =>
     new DebiasError("E_GGUF_READONLY", `${path} is read-only; make it writable to edit it in place, or write an edited copy instead.`);
   // honour the mode bits even where the process could write anyway (root), since they state intent
@@ -189,11 +188,17 @@ async function recoverLocked(fh: FileHandle, path: string): Promise<number> {
   return rolledBack;
 }
 
-/** Opens `path` for writing, takes its lock and rolls back any interrupted edit before calling `fn`. */
-async function withModel<T>(path: string, fn: (fh: FileHandle, rolledBack: number) => Promise<T>): Promise<T> {
-  const fh = await openForWrite(path);
+/**
+ * Opens the model `path` names for writing, takes its exclusive lock, clears what a crashed writer
+ * left and rolls back any interrupted edit before calling `fn` with the model's real path.
+ */
+async function withModel<T>(path: string, fn: (fh: FileHandle, real: string, rolledBack: number) => Promise<T>): Promise<T> {
+  const real = await regularFile(path, "model");
+  const fh = await openForWrite(real);
   try {
-    return await withLock(path, async () => fn(fh, await recoverLocked(fh, path)));
+    lockOpenFile(fh.fd, real, true);
+    await rm(journalTmpPath(real), { force: true });
+    return await fn(fh, real, await recoverLocked(fh, real));
   } finally {
     await fh.close();
   }
@@ -201,10 +206,15 @@ async function withModel<T>(path: string, fn: (fh: FileHandle, rolledBack: numbe
 
 const hasInterruptedEntry = (journal: Journal | null): boolean => journal?.entries.some((e) => e.state !== "committed") ?? false;
 
+/** Whether the model `path` names has an in-place edit or undo that was interrupted (by a crash, a kill). */
+export async function hasInterruptedEdit(path: string): Promise<boolean> {
+  return hasInterruptedEntry(await readJournal(await regularFile(path, "model")));
+}
+
 /** Rolls back an interrupted in-place edit or undo of `path`, if there is one (only then writing). */
 export async function recover(path: string): Promise<RecoverResult> {
-  if (!hasInterruptedEntry(await readJournal(path))) return { file: path, rolledBack: 0 };
-  return withModel(path, async (_fh, rolledBack) => ({ file: path, rolledBack }));
+  if (!(await hasInterruptedEdit(path))) return { file: path, rolledBack: 0 };
+  return withModel(path, async (_fh, _real, rolledBack) => ({ file: path, rolledBack }));
 }
 
 /**
@@ -212,14 +222,14 @@ export async function recover(path: string): Promise<RecoverResult> {
  * byte changes; the edit is verified, then committed. Throws before touching anything on bad input.
  */
 export async function editInPlace(path: string, edits: readonly NeuronEdit[], options: EditOptions = {}): Promise<EditResult> {
-  return withModel(path, async (fh) => {
-    const journal = (await readJournal(path)) ?? emptyJournal(path);
+  return withModel(path, async (fh, real) => {
+    const journal = (await readJournal(real)) ?? emptyJournal(real);
     const last = journal.entries.at(-1);
-    if (last && !(await matches(fh, path, last, "after"))) {
+    if (last && !(await matches(fh, real, last, "after"))) {
       throw new DebiasError("E_JOURNAL_STALE",
-        `${path} no longer matches its last recorded edit in ${journalPath(path)} (it was changed or replaced since); move the journal away to start a new edit history.`);
+        `${real} no longer matches its last recorded edit in ${journalPath(real)} (it was changed or replaced since); move the journal away to start a new edit history.`);
     }
-    const plan = await planNeuronEdits(await openGguf(path), edits, withRequantizer(options));
+    const plan = await planNeuronEdits(await openGguf(real), edits, withRequantizer(options));
     const result = { file: path, edited: plan.edits, description: plan.description, maxRelError: plan.maxRelError, maxAbsError: plan.maxAbsError };
     if (plan.patches.length === 0) return { ...result, bytesWritten: 0, journal: null };
     const st = await fh.stat();
@@ -238,26 +248,26 @@ export async function editInPlace(path: string, edits: readonly NeuronEdit[], op
       patches: plan.patches.map((p) => ({ offset: p.offset, before: p.original.toString("base64"), after: p.bytes.toString("base64") })),
     };
     journal.entries.push(entry);
-    await writeJournal(path, journal);
+    await writeJournal(real, journal);
     killPoint("journal-written");
     let bytesWritten: number;
     try {
-      bytesWritten = await writeSide(fh, path, entry, "after", "patches-half");
+      bytesWritten = await writeSide(fh, real, entry, "after", "patches-half");
       killPoint("patches-written");
       entry.state = "committed";
       entry.mtimeMsAfter = (await fh.stat()).mtimeMs;
-      await writeJournal(path, journal);
+      await writeJournal(real, journal);
     } catch (err) {
       // roll back now; should that fail too, the pending entry makes the next open do it
-      await recoverLocked(fh, path).catch(() => undefined);
+      await recoverLocked(fh, real).catch(() => undefined);
       throw err;
     }
     killPoint("committed");
-    return { ...result, bytesWritten, journal: journalPath(path) };
+    return { ...result, bytesWritten, journal: journalPath(real) };
   });
 }
 
-async function undoLocked(fh: FileHandle, path: string, journal: Journal): Promise<UndoResult> {
+async function undoLocked(fh: FileHandle, path: string, journal: Journal): Promise<Omit<UndoResult, "rolledBack">> {
   const entry = journal.entries.at(-1)!;
   if (!(await matches(fh, path, entry, "after"))) {
     throw new DebiasError("E_UNDO_MISMATCH",
@@ -272,26 +282,28 @@ async function undoLocked(fh: FileHandle, path: string, journal: Journal): Promi
   return { file: path, restored: true, edits: entry.edits, bytesRestored };
 }
 
+const onlyRolledBack = (path: string, rolledBack: number): UndoResult => ({ file: path, restored: true, edits: [], bytesRestored: 0, rolledBack });
+
 function nothingToUndo(path: string): never {
   throw new DebiasError("E_UNDO_NOTHING", `${path} has no recorded in-place edit to undo.`);
 }
 
-/** Restores the bytes of the most recent in-place edit of `path`, exactly. */
+/** Restores the bytes of the most recent in-place edit of `path`, exactly; an interrupted one counts. */
 export async function undo(path: string): Promise<UndoResult> {
-  return withModel(path, async (fh) => {
-    const journal = await readJournal(path);
-    if (!journal || journal.entries.length === 0) nothingToUndo(path);
-    return undoLocked(fh, path, journal);
+  return withModel(path, async (fh, real, rolledBack) => {
+    const journal = await readJournal(real);
+    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? onlyRolledBack(path, rolledBack) : nothingToUndo(path);
+    return { ...(await undoLocked(fh, real, journal)), file: path, rolledBack };
   });
 }
 
 /** Undoes every recorded in-place edit of `path`, newest first. */
 export async function undoAll(path: string): Promise<UndoResult[]> {
-  return withModel(path, async (fh) => {
-    const journal = await readJournal(path);
-    if (!journal || journal.entries.length === 0) nothingToUndo(path);
+  return withModel(path, async (fh, real, rolledBack) => {
+    const journal = await readJournal(real);
+    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? [onlyRolledBack(path, rolledBack)] : nothingToUndo(path);
     const out: UndoResult[] = [];
-    while (journal.entries.length > 0) out.push(await undoLocked(fh, path, journal));
+    while (journal.entries.length > 0) out.push({ ...(await undoLocked(fh, real, journal)), file: path, rolledBack: out.length === 0 ? rolledBack : 0 });
     return out;
   });
 }
@@ -329,8 +341,9 @@ function readProvenance(file: GgufFile): Provenance | null {
 
 /** The in-place edit history of `path` and the provenance metadata it carries. */
 export async function listEdits(path: string): Promise<EditHistory> {
-  const file = await openGguf(path);
-  const journal = await readJournal(path);
+  const real = await regularFile(path, "model");
+  const file = await openGguf(real);
+  const journal = await readJournal(real);
   const entries = (journal?.entries ?? []).map((e) => ({
     id: e.id,
     state: e.state,
@@ -355,6 +368,9 @@ export async function sha256File(path: string): Promise<string> {
 
 const COPY_CHUNK = 1 << 23;
 
+const interruptedEdit = (path: string): DebiasError =>
+  new DebiasError("E_JOURNAL_PENDING", `${path} has an interrupted in-place edit (${journalPath(path)}); run \`gguf-debias undo ${path}\` to roll it back first.`);
+
 export interface NewFileOptions extends EditOptions {
   /** Replace `dst` if it exists (atomically). */
   readonly overwrite?: boolean;
@@ -371,33 +387,98 @@ export interface NewFileResult {
 }
 
 /**
- * Writes an edited copy of `src` to `dst` (streamed; `src` is never modified) with the edits recorded
- * as `debias.*` metadata. `dst` appears atomically, complete or not at all.
- */
-/**
  * Whether `dst` can receive an edited copy of `src`: not the input itself, not an existing file unless
- * `overwrite`, and in a folder that exists. Cheap, so callers check before minutes of work.
+ * `overwrite`, never something other than a regular file, and in a folder that exists. Cheap, so
+ * callers check before minutes of work.
  */
 export async function checkNewFileTarget(src: string, dst: string, overwrite = false): Promise<void> {
-  const srcReal = await realpath(src).catch((err: unknown) => {
-    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${src}: ${(err as Error).message}.`, { cause: err });
-  });
-  const dstExists = await stat(dst).then(() => true, () => false);
-  if (dstExists && (await realpath(dst)) === srcReal) {
-    throw new DebiasError("E_EDIT_SAME_FILE", `The output ${dst} is the input model itself; edit it in place instead.`);
+  const srcReal = await regularFile(src, "model");
+  const existing = await stat(dst).catch(() => null);
+  if (existing) {
+    if (!existing.isFile()) throw new DebiasError("E_NOT_A_FILE", `The output ${dst} exists and is not a regular file.`);
+    if ((await realpath(dst)) === srcReal) throw new DebiasError("E_EDIT_SAME_FILE", `The output ${dst} is the input model itself; edit it in place instead.`);
+    if (!overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting (--overwrite on the command line).`);
   }
-  if (dstExists && !overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting (--overwrite on the command line).`);
   const folder = dirname(resolve(dst));
   const isFolder = await stat(folder).then((s) => s.isDirectory(), () => false);
   if (!isFolder) throw new DebiasError("E_DST_DIR", `The folder of the output ${dst} (${folder}) does not exist.`);
 }
 
+const TMP_SUFFIX = ".debias-tmp";
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes partial copies to `dst` left by writers that died (`<dst>.<pid>-<random>.debias-tmp`). */
+async function removeAbandonedCopies(dst: string): Promise<void> {
+  const prefix = `${basename(dst)}.`;
+  const names = await readdir(dirname(dst)).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = name.startsWith(prefix) && name.endsWith(TMP_SUFFIX) ? /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length, -TMP_SUFFIX.length))?.[1] : undefined;
+    if (pid !== undefined && !processAlive(Number(pid))) await rm(join(dirname(dst), name), { force: true });
+  }
+}
+
+/** Moves the finished copy `tmp` to `dst`; without `overwrite`, atomically refuses a `dst` that appeared meanwhile. */
+async function publish(tmp: string, dst: string, overwrite: boolean): Promise<void> {
+  if (overwrite) return rename(tmp, dst);
+  const appeared = (): DebiasError => new DebiasError("E_DST_EXISTS", `The output ${dst} was created by something else while the copy was written; the copy was discarded.`);
+  try {
+    await link(tmp, dst);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "";
+    if (code === "EEXIST") throw appeared();
+    // file systems without hard links (FAT, some network mounts): check, then rename
+    if (!["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"].includes(code)) throw err;
+    if (await stat(dst).then(() => true, () => false)) throw appeared();
+    return rename(tmp, dst);
+  }
+  await unlink(tmp);
+}
+
+/** Checks that `dst` holds exactly `header` followed by data hashing to `dataSha256`. */
+async function verifyCopy(dst: string, header: Buffer, dataSha256: string): Promise<void> {
+  const changed = (): DebiasError =>
+    new DebiasError("E_EDIT_VERIFY", `The edited copy ${dst} does not read back as written (was it replaced by another job writing the same output?).`);
+  const fh = await openForReading(dst);
+  try {
+    const size = (await fh.stat()).size;
+    if (size < header.length || !(await readAt(fh, dst, 0, header.length)).equals(header)) throw changed();
+    const h = createHash("sha256");
+    for (let pos = header.length; pos < size; pos += COPY_CHUNK) h.update(await readAt(fh, dst, pos, Math.min(COPY_CHUNK, size - pos)));
+    if (h.digest("hex") !== dataSha256) throw changed();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes an edited copy of `src` to `dst` (streamed; `src` is never modified, and held under a shared
+ * lock so no in-place edit changes it meanwhile) with the edits recorded as `debias.*` metadata. The
+ * copy is written to a temporary file of its own, then appears as `dst` complete or not at all, and is
+ * read back before this returns.
+ */
 export async function editToNewFile(src: string, dst: string, edits: readonly NeuronEdit[], options: NewFileOptions = {}): Promise<NewFileResult> {
   await checkNewFileTarget(src, dst, options.overwrite ?? false);
-  if (hasInterruptedEntry(await readJournal(src))) {
-    throw new DebiasError("E_JOURNAL_PENDING", `${src} has an interrupted in-place edit (${journalPath(src)}); recover it before copying.`);
+  const real = await regularFile(src, "model");
+  const input = await openForReading(real);
+  try {
+    lockOpenFile(input.fd, src, false);
+    if (hasInterruptedEntry(await readJournal(real))) throw interruptedEdit(src);
+    await removeAbandonedCopies(resolve(dst));
+    return await copyEdited(input, real, resolve(dst), edits, options);
+  } finally {
+    await input.close();
   }
+}
 
+async function copyEdited(input: FileHandle, src: string, dst: string, edits: readonly NeuronEdit[], options: NewFileOptions): Promise<NewFileResult> {
   const file = await openGguf(src);
   const plan = await planNeuronEdits(file, edits, withRequantizer(options));
   const prior = readProvenance(file)?.edits ?? [];
@@ -408,9 +489,9 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
     placeholder,
   ];
 
-  const tmp = `${resolve(dst)}.debias-tmp`;
+  const tmp = `${dst}.${process.pid}-${randomBytes(4).toString("hex")}${TMP_SUFFIX}`;
   const hash = createHash("sha256");
-  const input = await openForReading(src);
+  const dataHash = createHash("sha256");
   let output: FileHandle | undefined;
   let bytesWritten = 0;
   try {
@@ -420,7 +501,7 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
     // the source hash is only known once the copy is done; it overwrites this fixed-length placeholder
     const placeholderKv = encodeKv(placeholder);
     const placeholderAt = header.indexOf(placeholderKv) + placeholderKv.length - 64;
-    output = await open(tmp, "w");
+    output = await open(tmp, "wx");
     await output.write(header, 0, header.length, 0);
     const shift = header.length - file.dataOffset;
     const patches = plan.patches;
@@ -435,17 +516,21 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
         const from = Math.max(p.offset, pos);
         p.bytes.copy(chunk, from - pos, from - p.offset, Math.min(p.offset + p.length, end) - p.offset);
       }
+      dataHash.update(chunk);
       await output.write(chunk, 0, chunk.length, pos + shift);
       bytesWritten += chunk.length;
       if (end >= (file.dataOffset + file.fileSize) / 2) killPoint("copy-half");
     }
     const sourceSha256 = hash.digest("hex");
-    await output.write(Buffer.from(sourceSha256), 0, 64, placeholderAt);
+    header.write(sourceSha256, placeholderAt, "latin1");
+    await output.write(header, placeholderAt, 64, placeholderAt);
     await output.sync();
     await output.close();
     output = undefined;
-    await rename(tmp, dst);
-    await syncDir(dirname(resolve(dst)));
+    killPoint("copy-written");
+    await publish(tmp, dst, options.overwrite ?? false);
+    await syncDir(dirname(dst));
+    await verifyCopy(dst, header, dataHash.digest("hex"));
     const written = await openGguf(dst);
     if (written.tensors.length !== file.tensors.length || written.dataOffset !== header.length) {
       throw new DebiasError("E_EDIT_VERIFY", `The edited copy ${dst} does not parse back to the same tensors as ${src}.`);
@@ -464,7 +549,5 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
     await rm(tmp, { force: true });
     if (err instanceof DebiasError) throw err;
     throw ioError(dst, "Writing", err);
-  } finally {
-    await input.close();
   }
 }

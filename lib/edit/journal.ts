@@ -8,9 +8,12 @@
 // Recovery treats pending and undoing alike: it writes the "before" bytes back, which finishes an
 // undo or cancels an edit, so a kill at any point leaves the model either as before or fully edited.
 // The journal is replaced atomically (write a temporary file, fsync, rename, fsync the directory),
-// so a state change is itself all-or-nothing.
+// so a state change is itself all-or-nothing. It is read and written only under the model's exclusive
+// lock (file-lock.ts), and verified completely (every patch against its checksums) before any byte
+// of the model is written from it. It sits next to the model's real path, so every symlink to the
+// model shares it.
 import { createHash } from "node:crypto";
-import { open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { DebiasError } from "../errors.js";
 import type { NeuronEdit } from "./neuron-edit.js";
@@ -49,7 +52,7 @@ export interface Journal {
 }
 
 export const journalPath = (model: string): string => `${model}.debias-journal`;
-export const lockPath = (model: string): string => `${model}.debias.lock`;
+export const journalTmpPath = (model: string): string => `${journalPath(model)}.tmp`;
 
 /** Test hook: GGUF_DEBIAS_KILL_AT=<point> makes the process SIGKILL itself there, as a crash would. */
 export function killPoint(name: string): void {
@@ -71,9 +74,11 @@ function corrupt(path: string, why: string): never {
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-function checkEntry(path: string, e: JournalEntry, i: number): void {
-  const ok =
+/** Why entry `e` cannot be trusted, or null: shape, strict base64, bounds, and both checksums. */
+function entryFault(e: JournalEntry): string | null {
+  const shaped =
     typeof e === "object" && e !== null &&
     typeof e.id === "string" &&
     ["pending", "committed", "undoing"].includes(e.state) &&
@@ -82,10 +87,18 @@ function checkEntry(path: string, e: JournalEntry, i: number): void {
     typeof e.sha256After === "string" &&
     Array.isArray(e.edits) &&
     Array.isArray(e.patches) &&
-    e.patches.every((p) =>
-      isCount(p?.offset) && typeof p.before === "string" && typeof p.after === "string" &&
-      Buffer.byteLength(p.before, "base64") === Buffer.byteLength(p.after, "base64"));
-  if (!ok) corrupt(path, `entry ${i} is malformed`);
+    e.patches.every((p) => typeof p === "object" && p !== null && isCount(p.offset) && typeof p.before === "string" && typeof p.after === "string");
+  if (!shaped) return "it is malformed";
+  for (const [k, p] of e.patches.entries()) {
+    if (!BASE64.test(p.before) || !BASE64.test(p.after)) return `patch ${k} is not valid base64`;
+    const length = Buffer.byteLength(p.before, "base64");
+    if (Buffer.byteLength(p.after, "base64") !== length) return `patch ${k} has before and after bytes of different lengths`;
+    if (p.offset + length > e.fileSize) return `patch ${k} ends at byte ${p.offset + length}, past the end of the ${e.fileSize}-byte model`;
+  }
+  const side = (key: "before" | "after"): string => sha256Of(e.patches.map((p) => Buffer.from(p[key], "base64")));
+  if (side("before") !== e.sha256Before) return "its original bytes do not match their checksum";
+  if (side("after") !== e.sha256After) return "its edited bytes do not match their checksum";
+  return null;
 }
 
 /** The journal of `model`, or null when it has none. */
@@ -105,7 +118,10 @@ export async function readJournal(model: string): Promise<Journal | null> {
     corrupt(path, "not JSON");
   }
   if (j?.format !== "gguf-debias-journal" || j.version !== 1 || !Array.isArray(j.entries)) corrupt(path, "not a gguf-debias journal");
-  j.entries.forEach((e, i) => checkEntry(path, e, i));
+  j.entries.forEach((e, i) => {
+    const fault = entryFault(e);
+    if (fault) corrupt(path, `entry ${i}: ${fault}`);
+  });
   return j;
 }
 
@@ -129,7 +145,7 @@ export async function writeJournal(model: string, journal: Journal): Promise<voi
     if (journal.entries.length === 0) {
       await rm(path, { force: true });
     } else {
-      const tmp = `${path}.tmp`;
+      const tmp = journalTmpPath(model);
       const fh = await open(tmp, "w");
       try {
         await fh.writeFile(JSON.stringify(journal));
@@ -141,66 +157,7 @@ export async function writeJournal(model: string, journal: Journal): Promise<voi
     }
     await syncDir(dirname(path));
   } catch (err) {
+    await rm(journalTmpPath(model), { force: true }).catch(() => undefined);
     throw new DebiasError("E_JOURNAL_WRITE", `Cannot write the edit journal ${path}: ${(err as Error).message}.`, { cause: err });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-// A lock file that names no pid was caught between create and write; after this long it is abandoned.
-const UNNAMED_LOCK_STALE_MS = 10_000;
-
-async function lockIsStale(lock: string): Promise<{ stale: boolean; holder: string }> {
-  try {
-    const text = (await readFile(lock, "utf8")).trim();
-    const pid = /^\d+$/.test(text) ? Number(text) : null;
-    if (pid !== null) return { stale: !processAlive(pid), holder: `process ${pid}` };
-    const age = Date.now() - (await stat(lock)).mtimeMs;
-    return { stale: age > UNNAMED_LOCK_STALE_MS, holder: "another process" };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { stale: true, holder: "nobody" };
-    throw err;
-  }
-}
-
-/**
- * Runs `fn` holding `<model>.debias.lock` (created with O_EXCL, holding our pid). A lock whose process
- * is gone is taken over. Two processes taking over the same stale lock at the same instant could
- * both succeed; editors of one model are expected to be started by one user, so that is accepted.
- */
-export async function withLock<T>(model: string, fn: () => Promise<T>): Promise<T> {
-  const lock = lockPath(model);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fh = await open(lock, "wx");
-      try {
-        await fh.writeFile(`${process.pid}\n`);
-      } finally {
-        await fh.close();
-      }
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new DebiasError("E_LOCK_FAILED", `Cannot create the lock file ${lock}: ${(err as Error).message}.`, { cause: err });
-      }
-      const { stale, holder } = await lockIsStale(lock);
-      if (!stale || attempt > 0) {
-        throw new DebiasError("E_LOCKED", `${model} is being edited by ${holder} (lock file ${lock}); wait for it, or delete the lock if no editor is running.`);
-      }
-      await rm(lock, { force: true });
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    // a lock left behind names this pid and is taken over once this process has exited
-    await unlink(lock).catch(() => undefined);
   }
 }

@@ -163,6 +163,10 @@ class Planner {
     }
     const quantized = await this.requant(t, () => rq.quantize(type.id, target, type.blockSize), nBlocks * type.typeSize);
     const back = await this.requant(t, () => rq.dequantize(type.id, quantized, nValues), nValues * 4);
+    if (!back.every(Number.isFinite)) {
+      throw new DebiasError("E_EDIT_OVERFLOW",
+        `Scaling columns of ${t.name} (${type.name}) by up to ${Math.max(...columns.values())} overflows its storage format: the requantised blocks would hold values that are not finite.`);
+    }
     for (let i = 0; i < nValues; i++) this.maxAbsError = Math.max(this.maxAbsError, Math.abs(back[i]! - target[i]!));
     offsets.forEach((offset, i) => {
       this.changes.push({ offset, original: originals[i]!, bytes: Buffer.from(quantized.subarray(i * type.typeSize, (i + 1) * type.typeSize)) });

@@ -1,6 +1,7 @@
 import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { DebiasError } from "../errors.js";
+import { regularFile } from "../files.js";
 import {
   GGML_MAX_DIMS,
   GGML_MAX_NAME,
@@ -270,6 +271,7 @@ function fail(path: string, code: string, message: string): never {
 }
 
 export async function openForReading(path: string): Promise<FileHandle> {
+  await regularFile(path, "GGUF file");
   try {
     return await open(path, "r");
   } catch (err) {
@@ -294,9 +296,7 @@ export async function readAt(fh: FileHandle, path: string, offset: number, lengt
 export async function openGguf(path: string): Promise<GgufFile> {
   const fh = await openForReading(path);
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) fail(path, "E_GGUF_OPEN", "is not a regular file");
-    return parse(fh.fd, path, st.size);
+    return parse(fh.fd, path, (await fh.stat()).size);
   } finally {
     await fh.close();
   }
@@ -305,7 +305,7 @@ export async function openGguf(path: string): Promise<GgufFile> {
 function parse(fd: number, path: string, fileSize: number): GgufFile {
   const c: HeaderCursor = new HeaderCursor(fd, path, fileSize);
   const magic = c.u32();
-  if (magic !== GGUF_MAGIC) c.fail("E_GGUF_MAGIC", `not a GGUF file (magic 0x${magic.toString(16).padStart(8, "0")})`);
+  if (magic !== GGUF_MAGIC) c.fail("E_NOT_GGUF", `not a GGUF file (magic 0x${magic.toString(16).padStart(8, "0")})`);
   const version = c.u32();
   if (version >= 1 << 16 && (version & 0xffff) === 0) {
     c.fail("E_GGUF_BIG_ENDIAN", `big-endian GGUF (version ${version >>> 24}) is not supported`);

@@ -181,13 +181,14 @@ export function buildGguf(kvs: readonly GgufKv[], tensors: readonly TensorData[]
 }
 
 /**
- * A new header for `file` with `kvs` set (replacing any KV of the same key), everything else copied
+ * A new header for `file` with `kvs` set (replacing any KV of the same key) and the keys in `drop`
+ * removed, everything else copied
  * byte for byte from `original` (the file's bytes up to the end of its tensor infos). The tensor
  * infos keep their offsets: they are relative to the data section, which starts at the returned
  * buffer's length.
  */
-export function reheader(file: GgufFile, original: Buffer, kvs: readonly GgufKv[]): Buffer {
-  const replaced = new Set(kvs.map((kv) => kv.key));
+export function reheader(file: GgufFile, original: Buffer, kvs: readonly GgufKv[], drop: readonly string[] = []): Buffer {
+  const replaced = new Set([...kvs.map((kv) => kv.key), ...drop]);
   if (replaced.has(GGUF_ALIGNMENT_KEY)) encodeFail(GGUF_ALIGNMENT_KEY, "re-aligning tensor data is not supported");
   const kept = file.kvs.flatMap((kv, i) => {
     const span = file.kvSpans[i]!;

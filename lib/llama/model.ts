@@ -1,7 +1,12 @@
 // A GGUF model opened through llama.cpp: facts, tokenizer, and the evaluators that run it.
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { ffnLayout, type FfnLayout } from "./architectures.js";
 import { DebiasError } from "../errors.js";
+import { hasInterruptedEdit } from "../edit/editor.js";
+import { lockOpenFile } from "../edit/file-lock.js";
+import { openGguf } from "../edit/reader.js";
+import { regularFile } from "../files.js";
+import { checkLoadable } from "./loadable.js";
 import { native, useGpuBackend, type GpuBackend, type NativeModel } from "../native.js";
 import { defaultThreads, type ModelFacts } from "./facts.js";
 import { Evaluator, type EvaluatorOptions } from "./evaluator.js";
@@ -16,45 +21,56 @@ export interface LoadOptions {
 }
 
 
-function checkGgufFile(path: string): void {
-  let size: number;
+/**
+ * Opens the model file under a shared lock (no in-place edit can change the weights while they are
+ * mapped) after checking it is a GGUF file llama.cpp can load without aborting and that no in-place
+ * edit of it was interrupted. The returned handle holds the lock until it is closed.
+ */
+async function openModelFile(path: string): Promise<number> {
+  const real = await regularFile(path, "model");
+  // a plain descriptor, closed synchronously on dispose, so the lock is gone before dispose returns
+  let fd: number;
   try {
-    const stat = statSync(path);
-    if (!stat.isFile()) throw new DebiasError("E_NOT_A_FILE", `${path} is not a file`);
-    size = stat.size;
+    fd = openSync(real, "r");
   } catch (err) {
-    if (err instanceof DebiasError) throw err;
-    throw new DebiasError("E_FILE_NOT_FOUND", `model file ${path} does not exist or cannot be read`);
+    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
   }
-  const magic = Buffer.alloc(4);
-  const fd = openSync(path, "r");
   try {
-    readSync(fd, magic, 0, 4, 0);
-  } finally {
+    lockOpenFile(fd, path, false);
+    checkLoadable(await openGguf(real));
+    if (await hasInterruptedEdit(real)) {
+      throw new DebiasError("E_JOURNAL_PENDING", `${path} has an interrupted in-place edit, so its weights are half edited; run \`gguf-debias undo ${path}\` to roll it back.`);
+    }
+    return fd;
+  } catch (err) {
     closeSync(fd);
-  }
-  if (size < 4 || magic.toString("latin1") !== "GGUF") {
-    throw new DebiasError("E_NOT_GGUF", `${path} is not a GGUF file (it does not start with the GGUF magic)`);
+    throw err;
   }
 }
 
 export class DebiasModel {
   readonly facts: ModelFacts;
   #native: NativeModel | null;
+  #fd: number | null;
   readonly #evaluators = new Set<Evaluator>();
 
-  private constructor(model: NativeModel) {
+  private constructor(model: NativeModel, fd: number) {
     this.#native = model;
+    this.#fd = fd;
     const raw = model.facts();
     const nFf = Number(raw.meta[`${raw.arch}.feed_forward_length`]);
     this.facts = { ...raw, nFf: Number.isInteger(nFf) && nFf > 0 ? nFf : null };
   }
 
   static async load(path: string, options: LoadOptions = {}): Promise<DebiasModel> {
-    checkGgufFile(path);
-    if (options.gpu) useGpuBackend(options.gpu);
-    const model = await native().loadModel(path, options.gpuLayers ?? 0, options.mmap ?? true);
-    return new DebiasModel(model);
+    const fd = await openModelFile(path);
+    try {
+      if (options.gpu) useGpuBackend(options.gpu);
+      return new DebiasModel(await native().loadModel(path, options.gpuLayers ?? 0, options.mmap ?? true), fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
   }
 
   /** Where this architecture's FFN neurons live; throws E_ARCH_UNSUPPORTED for an unknown one. */
@@ -100,5 +116,7 @@ export class DebiasModel {
     for (const evaluator of [...this.#evaluators]) evaluator.dispose();
     this.#native?.dispose();
     this.#native = null;
+    if (this.#fd !== null) closeSync(this.#fd); // releases the shared lock
+    this.#fd = null;
   }
 }

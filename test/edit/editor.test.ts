@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { editInPlace, editToNewFile, listEdits, recover, sha256File, undo, undoAll } from "../../lib/edit/editor.js";
-import { journalPath, lockPath } from "../../lib/edit/journal.js";
+import { editInPlace, editToNewFile, hasInterruptedEdit, listEdits, recover, sha256File, undo, undoAll } from "../../lib/edit/editor.js";
+import { journalPath, journalTmpPath } from "../../lib/edit/journal.js";
+import { native } from "../../lib/native.js";
 import { openGguf } from "../../lib/edit/reader.js";
 import { sha256, writeModel } from "./helpers.js";
 
@@ -22,7 +23,9 @@ t.test("an in-place edit changes exactly the planned bytes and is recorded", asy
   t.same(result.edited, [{ layer: 1, index: 9, scale: 0 }]);
   t.equal(result.bytesWritten, 144);
   t.equal(result.journal, journalPath(path));
-  t.notOk(existsSync(lockPath(path)), "the lock is released");
+  const fd = openSync(path, "r");
+  t.ok(native().lockFile(fd, true), "the lock is released");
+  closeSync(fd);
   const history = await listEdits(path);
   t.equal(history.entries.length, 1);
   t.equal(history.entries[0]!.state, "committed");
@@ -31,7 +34,7 @@ t.test("an in-place edit changes exactly the planned bytes and is recorded", asy
   t.equal(history.provenance, null);
 
   const undone = await undo(path);
-  t.same(undone, { file: path, restored: true, edits: [{ layer: 1, index: 9, scale: 0 }], bytesRestored: 144 });
+  t.same(undone, { file: path, restored: true, edits: [{ layer: 1, index: 9, scale: 0 }], bytesRestored: 144, rolledBack: 0 });
   t.equal(await sha256File(path), sha256(path), "sha256File hashes the whole file");
   t.same(readFileSync(path), original, "undo restores the original byte for byte");
   t.notOk(existsSync(journalPath(path)), "an empty journal is removed");
@@ -71,13 +74,13 @@ t.test("edits that change nothing leave no journal", async (t) => {
   t.notOk(existsSync(journalPath(path)));
 });
 
-t.test("refusals leave the file, and no journal or lock, behind", async (t) => {
+t.test("refusals leave the file, and no journal, behind", async (t) => {
   const dir = t.testdir();
   const path = writeModel(dir, "m.gguf", SPEC);
   const before = sha256(path);
   const clean = (what: string): void => {
     t.equal(sha256(path), before, `${what}: file unchanged`);
-    t.notOk(existsSync(journalPath(path)) || existsSync(lockPath(path)), `${what}: no journal or lock`);
+    t.notOk(existsSync(journalPath(path)), `${what}: no journal`);
   };
   await t.rejects(editInPlace(path, [{ layer: 0, index: 64, scale: 0 }]), { code: "E_EDIT_INDEX_RANGE" });
   clean("index out of range");
@@ -89,16 +92,11 @@ t.test("refusals leave the file, and no journal or lock, behind", async (t) => {
   clean("read-only");
   chmodSync(path, 0o644);
 
-  writeFileSync(lockPath(path), `${process.pid}\n`);
-  await t.rejects(editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_LOCKED", message: new RegExp(`process ${process.pid}`) });
-  t.equal(sha256(path), before, "locked: file unchanged");
-
-  const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
-  writeFileSync(lockPath(path), `${dead}\n`);
-  await editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]);
-  t.notOk(existsSync(lockPath(path)), "a dead editor's lock is taken over and released");
-  await undo(path);
-  clean("after undo");
+  const reader = openSync(path, "r");
+  t.ok(native().lockFile(reader, false), "a reader holds the model");
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_LOCKED", message: /m\.gguf is in use by another process/ });
+  clean("held by a reader");
+  closeSync(reader);
 
   writeFileSync(journalPath(path), "{not json");
   await t.rejects(editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_JOURNAL_CORRUPT", message: /debias-journal/ });
@@ -150,4 +148,60 @@ t.test("an edited copy carries the same tensor bytes as an in-place edit, plus p
   await t.rejects(editToNewFile(src, src, edits), { code: "E_EDIT_SAME_FILE" });
   await editToNewFile(src, dst, [{ layer: 0, index: 7, scale: 0 }], { overwrite: true });
   t.equal((await listEdits(dst)).provenance!.edits.length, 1, "overwrite replaces the output");
+});
+
+t.test("an edited copy never writes through a shared or input-named temporary file", async (t) => {
+  const dir = t.testdir();
+  // the input carries the name the old fixed temporary file had: writing used to truncate it
+  const src = writeModel(dir, "out.gguf.debias-tmp", SPEC);
+  const before = sha256(src);
+  await editToNewFile(src, join(dir, "out.gguf"), [{ layer: 0, index: 1, scale: 0 }]);
+  t.equal(sha256(src), before, "the input is intact");
+  t.equal((await listEdits(join(dir, "out.gguf"))).provenance!.edits.length, 1);
+
+  // two jobs writing one output: one wins, the other is told, and the output is the winner's, whole
+  const dst = join(dir, "race.gguf");
+  const jobs = await Promise.allSettled([0, 1].map((i) => editToNewFile(src, dst, [{ layer: i, index: 2, scale: 0 }])));
+  const won = jobs.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+  t.equal(won.length, 1, "exactly one job reports success");
+  const lost = jobs.find((r) => r.status === "rejected") as PromiseRejectedResult;
+  t.match(lost.reason, { code: "E_DST_EXISTS" }, "the other is refused");
+  t.same((await listEdits(dst)).provenance!.edits, [{ layer: won[0]!, index: 2, scale: 0 }], "the output holds the winner's edit");
+  t.same(readdirSync(dir).filter((f) => f.endsWith(".debias-tmp") && f !== "out.gguf.debias-tmp"), [], "no temporary file is left");
+});
+
+t.test("pipes, folders and devices are refused, never opened", async (t) => {
+  const dir = t.testdir();
+  const fifo = join(dir, "model.gguf");
+  if (spawnSync("mkfifo", [fifo]).status !== 0) return t.skip("mkfifo is not available");
+  const src = writeModel(dir, "src.gguf", SPEC);
+  // opening a FIFO for reading blocks until a writer appears: each call below would hang
+  await t.rejects(openGguf(fifo), { code: "E_NOT_A_FILE", message: /is a pipe/ });
+  await t.rejects(editInPlace(fifo, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_NOT_A_FILE" });
+  await t.rejects(editToNewFile(fifo, join(dir, "o.gguf"), []), { code: "E_NOT_A_FILE" });
+  await t.rejects(editToNewFile(src, fifo, [], { overwrite: true }), { code: "E_NOT_A_FILE", message: /output .* is not a regular file/ });
+  await t.rejects(undo(dir), { code: "E_NOT_A_FILE", message: /is a folder/ });
+});
+
+t.test("an interrupted edit is rolled back by undo, which says so", async (t) => {
+  const path = writeModel(t.testdir(), "m.gguf", SPEC);
+  const before = sha256(path);
+  await editInPlace(path, [{ layer: 0, index: 4, scale: 0 }]);
+  const edited = readFileSync(path);
+  // the state a kill between journal and commit leaves: a pending entry over a half-written file
+  const journal = JSON.parse(readFileSync(journalPath(path), "utf8")) as { entries: { state: string }[] };
+  journal.entries[0]!.state = "pending";
+  writeFileSync(journalPath(path), JSON.stringify(journal));
+  t.ok(await hasInterruptedEdit(path));
+  t.same(await undo(path), { file: path, restored: true, edits: [], bytesRestored: 0, rolledBack: 1 }, "undo reports the roll-back instead of 'nothing to undo'");
+  t.equal(sha256(path), before, "the original is back");
+  t.notSame(readFileSync(path), edited);
+});
+
+t.test("a journal's leftover temporary file is cleared by the next edit", async (t) => {
+  const path = writeModel(t.testdir(), "m.gguf", SPEC);
+  writeFileSync(journalTmpPath(path), "{half written");
+  await editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]);
+  await undo(path);
+  t.notOk(existsSync(journalTmpPath(path)));
 });

@@ -1,7 +1,9 @@
 // Small synthetic GGUF models for the gguf tests, built with the library's own writer.
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { GgufValueType, type GgufKv } from "../../lib/edit/format.js";
 import { numberToBf16, numberToF16, f16ToNumber } from "../../lib/edit/float.js";
 import { ggmlTypeByName, type GgmlType } from "../../lib/edit/ggml-types.js";
@@ -136,3 +138,23 @@ export const q8Requantizer: Requantizer = {
     return out;
   },
 };
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * crash-child.ts as plain JavaScript under `outDir`, for tests that run editors in child processes:
+ * starting the TypeScript loader in every child would cost seconds per child.
+ */
+export function editorChild(outDir: string): string {
+  const sources = ["lib/errors.ts", "lib/files.ts", "lib/native.ts", "lib/package-root.ts", ...readdirSync(join(ROOT, "lib/edit")).map((f) => `lib/edit/${f}`), "test/edit/crash-child.ts"];
+  for (const rel of sources.filter((f) => f.endsWith(".ts"))) {
+    const { outputText } = ts.transpileModule(readFileSync(join(ROOT, rel), "utf8"), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    const out = join(outDir, rel.replace(/\.ts$/, ".js"));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, outputText);
+  }
+  writeFileSync(join(outDir, "package.json"), JSON.stringify({ type: "module" }));
+  return join(outDir, "test/edit/crash-child.js");
+}

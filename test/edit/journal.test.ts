@@ -1,42 +1,43 @@
-import { existsSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { emptyJournal, journalPath, lockPath, readJournal, withLock, writeJournal } from "../../lib/edit/journal.js";
+import { emptyJournal, journalPath, journalTmpPath, readJournal, sha256Of, writeJournal, type Journal } from "../../lib/edit/journal.js";
 
-t.test("the lock admits one editor at a time and is released on failure", async (t) => {
-  const model = join(t.testdir(), "m.gguf");
-  let inner: unknown;
-  await withLock(model, async () => {
-    inner = await withLock(model, async () => "entered").catch((e: unknown) => e);
+function journalOf(model: string): Journal {
+  const j = emptyJournal(model);
+  const before = Buffer.from([0, 1]);
+  const after = Buffer.from([0, 0]);
+  j.entries.push({
+    id: "1", state: "committed", createdAt: "", tool: "x", edits: [{ layer: 0, index: 1, scale: 0 }], description: [],
+    fileSize: 10, mtimeMsBefore: 0, mtimeMsAfter: 0, sha256Before: sha256Of([before]), sha256After: sha256Of([after]),
+    patches: [{ offset: 2, before: before.toString("base64"), after: after.toString("base64") }],
   });
-  t.match(inner, { code: "E_LOCKED", message: new RegExp(`process ${process.pid}`) }, "a second holder is refused while the first runs");
-  t.notOk(existsSync(lockPath(model)));
-  await t.rejects(withLock(model, async () => { throw new Error("boom"); }), { message: "boom" });
-  t.notOk(existsSync(lockPath(model)), "released after an exception");
-
-  writeFileSync(lockPath(model), "");
-  await t.rejects(withLock(model, async () => 1), { code: "E_LOCKED" }, "a lock just created, pid not yet written, is respected");
-  const old = new Date(Date.now() - 60_000);
-  utimesSync(lockPath(model), old, old);
-  t.equal(await withLock(model, async () => 2), 2, "an unnamed lock a minute old is abandoned and taken over");
-});
+  return j;
+}
 
 t.test("journals round-trip, and a malformed one is refused", async (t) => {
   const model = join(t.testdir(), "m.gguf");
   t.equal(await readJournal(model), null);
-  const j = emptyJournal(model);
-  j.entries.push({
-    id: "1", state: "committed", createdAt: "", tool: "x", edits: [{ layer: 0, index: 1, scale: 0 }], description: [],
-    fileSize: 10, mtimeMsBefore: 0, mtimeMsAfter: 0, sha256Before: "", sha256After: "",
-    patches: [{ offset: 2, before: "AAE=", after: "AAA=" }],
-  });
+  const j = journalOf(model);
   await writeJournal(model, j);
   t.same(await readJournal(model), j);
-  t.notOk(existsSync(`${journalPath(model)}.tmp`), "no temporary file is left");
-  for (const bad of ['{"format":"other"}', JSON.stringify({ ...j, entries: [{ ...j.entries[0], patches: [{ offset: -1, before: "", after: "" }] }] }),
-    JSON.stringify({ ...j, entries: [{ ...j.entries[0], patches: [{ offset: 1, before: "AAAA", after: "AA==" }] }] })]) {
-    writeFileSync(journalPath(model), bad);
-    await t.rejects(readJournal(model), { code: "E_JOURNAL_CORRUPT" });
+  t.notOk(existsSync(journalTmpPath(model)), "no temporary file is left");
+  const patch = j.entries[0]!.patches[0]!;
+  const withPatch = (p: object): string => JSON.stringify({ ...j, entries: [{ ...j.entries[0], patches: [{ ...patch, ...p }] }] });
+  const cases: [string, string, RegExp][] = [
+    ["another format", '{"format":"other"}', /not a gguf-debias journal/],
+    ["negative offset", withPatch({ offset: -1 }), /malformed/],
+    ["lengths differ", withPatch({ before: "AAAA", after: "AA==" }), /different lengths/],
+    // one flipped base64 character: well-formed, but not the bytes the checksum was taken of
+    ["a flipped character", withPatch({ before: "BAE=" }), /original bytes do not match their checksum/],
+    ["edited bytes changed", withPatch({ after: "AAI=" }), /edited bytes do not match their checksum/],
+    // Buffer.from would skip the "*" and shift every later byte: the text is refused instead
+    ["an invalid character", withPatch({ before: "A*E=" }), /not valid base64/],
+    ["an offset past the end", withPatch({ offset: 9 }), /ends at byte 11, past the end of the 10-byte model/],
+  ];
+  for (const [what, text, message] of cases) {
+    writeFileSync(journalPath(model), text);
+    await t.rejects(readJournal(model), { code: "E_JOURNAL_CORRUPT", message }, what);
   }
   await writeJournal(model, emptyJournal(model));
   t.notOk(existsSync(journalPath(model)), "writing an empty journal removes it");

@@ -167,6 +167,12 @@ t.test("bad edits are refused with one sentence naming what failed", async (t) =
   const mx = await model(dir, "mx.gguf", { upType: "MXFP4", downType: "F32", nFf: 8, nLayer: 1 });
   await t.rejects(planNeuronEdits(mx.g, [{ layer: 0, index: 0, scale: 0.3 }]), { code: "E_EDIT_SCALE_INEXACT", message: /power-of-two/ });
 
+  // ungated Q4_K down columns are requantised: ggml's quantiser would store Inf/NaN for ×1e8
+  const { nativeRequantizer } = await import("../../lib/edit/requantizer.js");
+  const q4 = await model(dir, "q4k.gguf", { arch: "gpt2", gated: false, upType: "Q4_K", downType: "Q4_K", nEmbd: 256, nFf: 256, nLayer: 1 });
+  await t.rejects(planNeuronEdits(q4.g, [{ layer: 0, index: 5, scale: 1e8 }], { requantizer: nativeRequantizer }), { code: "E_EDIT_OVERFLOW", message: /not finite/ });
+  t.ok((await planNeuronEdits(q4.g, [{ layer: 0, index: 5, scale: 2 }], { requantizer: nativeRequantizer })).patches.length > 0, "a modest scale goes through");
+
   const f16 = await model(dir, "f16.gguf", { upType: "F16", nFf: 8, nLayer: 1 });
   await t.rejects(planNeuronEdits(f16.g, [{ layer: 0, index: 0, scale: 1e6 }]), { code: "E_EDIT_OVERFLOW", message: /F16/ });
   t.equal((await planNeuronEdits(f16.g, [{ layer: 0, index: 0, scale: 1 }])).patches.length, 0, "scale 1 changes nothing");

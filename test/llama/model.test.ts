@@ -23,12 +23,12 @@ t.test("bad input is one clear error with a code, never a crash", async (t) => {
 
   const text = join(scratch, "notes.gguf");
   writeFileSync(text, "this is not a model\n");
-  await t.rejects(DebiasModel.load(text), { code: "E_NOT_GGUF", message: /notes\.gguf is not a GGUF file/ });
+  await t.rejects(DebiasModel.load(text), { code: "E_NOT_GGUF", message: /notes\.gguf: not a GGUF file/ });
 
   const whole = readFileSync(fixturePath("llama-localized"));
   const truncated = join(scratch, "truncated.gguf");
   writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
-  await t.rejects(DebiasModel.load(truncated), { code: "E_MODEL_LOAD", message: /truncated\.gguf/ });
+  await t.rejects(DebiasModel.load(truncated), { code: "E_GGUF_TENSOR_RANGE", message: /truncated\.gguf: tensor .* runs past the end of the file/ });
 
   // Same file, architecture renamed to one llama.cpp does not know.
   const renamed = Buffer.from(whole);
@@ -104,4 +104,16 @@ t.test("an unreadable file is refused before llama.cpp sees it", { skip: process
 t.test("DebiasModel is the public name; LlamaModel stays as a deprecated alias", async (t) => {
   const api = await import("../../lib/index.js");
   t.equal(api.LlamaModel, api.DebiasModel, "same class, so code written against the old name keeps working");
+});
+
+t.test("a model whose in-place edit was interrupted is refused with the command that fixes it", async (t) => {
+  const { editInPlace } = await import("../../lib/edit/editor.js");
+  const { journalPath } = await import("../../lib/edit/journal.js");
+  const path = join(t.testdir(), "half.gguf");
+  copyFileSync(fixturePath("llama-localized"), path);
+  await editInPlace(path, [{ layer: 0, index: 1, scale: 0 }]);
+  const journal = JSON.parse(readFileSync(journalPath(path), "utf8")) as { entries: { state: string }[] };
+  journal.entries[0]!.state = "pending";
+  writeFileSync(journalPath(path), JSON.stringify(journal));
+  await t.rejects(DebiasModel.load(path), { code: "E_JOURNAL_PENDING", message: /half edited; run `gguf-debias undo .*half\.gguf` to roll it back/ });
 });

@@ -119,18 +119,6 @@ Napi::Value Model::Facts(const Napi::CallbackInfo & info) {
     facts.Set("bos", llama_vocab_bos(vocab));
     facts.Set("eos", llama_vocab_eos(vocab));
     facts.Set("addBos", llama_vocab_get_add_bos(vocab));
-    Napi::Object meta = Napi::Object::New(env);
-    int32_t count = llama_model_meta_count(model);
-    for (int32_t i = 0; i < count; i++) {
-        std::vector<char> key(256);
-        int32_t n = llama_model_meta_key_by_index(model, i, key.data(), key.size());
-        if (n < 0) {
-            continue;
-        }
-        std::string name(key.data(), std::min<size_t>(static_cast<size_t>(n), key.size() - 1));
-        meta.Set(name, MetaString(model, name.c_str()));
-    }
-    facts.Set("meta", meta);
     return facts;
 }
 

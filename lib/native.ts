@@ -19,7 +19,6 @@ export interface NativeFacts {
   bos: number;
   eos: number;
   addBos: boolean;
-  meta: Record<string, string>;
 }
 
 export interface NativeIntervention {

@@ -1,7 +1,6 @@
 import type { CommandModule } from "yargs";
 import { ffnLayout } from "../../lib/llama/architectures.js";
 import { listEdits, type EditHistoryEntry, type Provenance } from "../../lib/edit/editor.js";
-import { journalPath } from "../../lib/edit/journal.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
 import { openGguf } from "../../lib/edit/reader.js";
 import { handle, printResult, table, type CommonArgs } from "../cli.js";
@@ -19,6 +18,9 @@ export interface InspectResult {
   tensors: { name: string; type: string; shape: number[]; offset: number }[];
   edits: EditHistoryEntry[];
   provenance: Provenance | null;
+  /** Where the undo record of in-place edits is kept (it must move with the model). */
+  journal: string;
+  strayJournal: string | null;
 }
 
 /** What a GGUF file holds, read from its header alone (no weights are loaded). */
@@ -50,6 +52,8 @@ export async function inspect(path: string): Promise<InspectResult> {
     tensors: file.tensors.map((t) => ({ name: t.name, type: t.type.name, shape: [...t.ne], offset: t.offset })),
     edits: [...history.entries],
     provenance: history.provenance,
+    journal: history.journal,
+    strayJournal: history.strayJournal,
   };
 }
 
@@ -71,9 +75,12 @@ export const inspectCommand: CommandModule<CommonArgs, CommonArgs & { model?: st
         ];
         if (args.tensors) lines.push(table([["tensor", "type", "shape"], ...result.tensors.map((t) => [t.name, t.type, t.shape.join("×")])]));
         const neurons = (edits: readonly NeuronEdit[]) => edits.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ");
-        if (result.edits.length === 0) lines.push("no in-place edits recorded");
-        else {
-          lines.push(`${result.edits.length} in-place edit(s), oldest first (\`gguf-debias undo ${result.file}\` takes back the last; the record is ${journalPath(result.file)}):`);
+        if (result.strayJournal) {
+          lines.push(`no edit journal at ${result.journal}, but ${result.strayJournal} records the in-place edits this file carries (it was renamed without it): rename that journal to undo them`);
+        } else if (result.edits.length === 0) {
+          lines.push(`no in-place edits recorded (the undo record would be ${result.journal}, which must move with the model)`);
+        } else {
+          lines.push(`${result.edits.length} in-place edit(s), oldest first (\`gguf-debias undo ${result.file}\` takes back the last; the undo record is ${result.journal}, which must move with the model):`);
           lines.push(table([["when", "state", "by", "bytes", "neurons"], ...result.edits.map((e) => [e.createdAt, e.state, e.tool, String(e.bytes), neurons(e.edits)])]));
         }
         if (result.provenance) lines.push(`written by ${result.provenance.tool} from a file with sha256 ${result.provenance.sourceSha256}; neurons edited: ${neurons(result.provenance.edits)}`);

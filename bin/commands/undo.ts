@@ -9,7 +9,13 @@ export const undoCommand: CommandModule<CommonArgs, CommonArgs & { model: string
   handler: (args) =>
     handle(args, async () => {
       const results = args.all ? await undoAll(args.model) : [await undo(args.model)];
-      const out = { file: args.model, restored: true, undone: results.length, bytesRestored: results.reduce((n, r) => n + r.bytesRestored, 0), sha256: await sha256File(args.model) };
-      printResult(args, out, () => `restored ${out.bytesRestored} bytes of ${out.file} (${out.undone} edit(s) undone); sha256 ${out.sha256}`);
+      const rolledBack = results.reduce((n, r) => n + r.rolledBack, 0);
+      const undone = results.filter((r) => r.edits.length > 0).length;
+      const out = { file: args.model, restored: true, undone, rolledBack, bytesRestored: results.reduce((n, r) => n + r.bytesRestored, 0), sha256: await sha256File(args.model) };
+      printResult(args, out, () => [
+        ...(rolledBack > 0 ? [`rolled back ${rolledBack} interrupted edit(s) of ${out.file}: the file is as it was before them`] : []),
+        ...(undone > 0 ? [`restored ${out.bytesRestored} bytes of ${out.file} (${undone} edit(s) undone)`] : []),
+        `sha256 ${out.sha256}`,
+      ].join("\n"));
     }),
 };

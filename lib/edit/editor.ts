@@ -92,6 +92,13 @@ export interface EditHistory {
   readonly entries: readonly EditHistoryEntry[];
   /** `debias.*` metadata of a file written by editToNewFile, or null. */
   readonly provenance: Provenance | null;
+  /** Where the undo record of in-place edits is (or would be) kept. */
+  readonly journal: string;
+  /**
+   * With no journal of its own: another journal in the model's folder whose last edit the file carries
+   * (the model was renamed without it), or null.
+   */
+  readonly strayJournal: string | null;
 }
 
 const DEFAULT_TOOL = "gguf-debias";
@@ -284,15 +291,44 @@ async function undoLocked(fh: FileHandle, path: string, journal: Journal): Promi
 
 const onlyRolledBack = (path: string, rolledBack: number): UndoResult => ({ file: path, restored: true, edits: [], bytesRestored: 0, rolledBack });
 
-function nothingToUndo(path: string): never {
-  throw new DebiasError("E_UNDO_NOTHING", `${path} has no recorded in-place edit to undo.`);
+async function nothingToUndo(fh: FileHandle, path: string, real: string): Promise<never> {
+  const stray = await strayJournalFor(fh, real);
+  throw new DebiasError("E_UNDO_NOTHING", stray
+    ? `${path} has no edit journal of its own (${journalPath(real)}), but ${stray} records the in-place edits it carries (the model was renamed or moved without it); rename that journal to ${basename(journalPath(real))} and run undo again.`
+    : `${path} has no recorded in-place edit to undo (its journal would be ${journalPath(real)}; a model moved without its journal cannot be undone).`);
+}
+
+/**
+ * Another model's journal in the same folder whose last edit this file carries byte for byte: the
+ * journal of this very file, left behind under its old name when the model was renamed.
+ */
+async function strayJournalFor(fh: FileHandle, real: string): Promise<string | null> {
+  const dir = dirname(real);
+  const own = basename(journalPath(real));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".debias-journal") && n !== own);
+  for (const name of names) {
+    const journal = await readJournal(join(dir, name.slice(0, -".debias-journal".length))).catch(() => null);
+    const last = journal?.entries.at(-1);
+    if (last && (await matches(fh, real, last, "after").catch(() => false))) return join(dir, name);
+  }
+  return null;
+}
+
+/** For a model without a journal: a journal in its folder, left under an old name, that records its edits. */
+async function strayJournal(real: string): Promise<string | null> {
+  const fh = await openForReading(real);
+  try {
+    return await strayJournalFor(fh, real);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Restores the bytes of the most recent in-place edit of `path`, exactly; an interrupted one counts. */
 export async function undo(path: string): Promise<UndoResult> {
   return withModel(path, async (fh, real, rolledBack) => {
     const journal = await readJournal(real);
-    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? onlyRolledBack(path, rolledBack) : nothingToUndo(path);
+    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? onlyRolledBack(path, rolledBack) : nothingToUndo(fh, path, real);
     return { ...(await undoLocked(fh, real, journal)), file: path, rolledBack };
   });
 }
@@ -301,7 +337,7 @@ export async function undo(path: string): Promise<UndoResult> {
 export async function undoAll(path: string): Promise<UndoResult[]> {
   return withModel(path, async (fh, real, rolledBack) => {
     const journal = await readJournal(real);
-    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? [onlyRolledBack(path, rolledBack)] : nothingToUndo(path);
+    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? [onlyRolledBack(path, rolledBack)] : nothingToUndo(fh, path, real);
     const out: UndoResult[] = [];
     while (journal.entries.length > 0) out.push({ ...(await undoLocked(fh, real, journal)), file: path, rolledBack: out.length === 0 ? rolledBack : 0 });
     return out;
@@ -353,7 +389,7 @@ export async function listEdits(path: string): Promise<EditHistory> {
     description: e.description,
     bytes: e.patches.reduce((n, p) => n + Buffer.byteLength(p.after, "base64"), 0),
   }));
-  return { file: path, entries, provenance: readProvenance(file) };
+  return { file: path, entries, provenance: readProvenance(file), journal: journalPath(real), strayJournal: journal ? null : await strayJournal(real) };
 }
 
 export async function sha256File(path: string): Promise<string> {

@@ -31,6 +31,14 @@ const MAX_ARRAY_ITEMS = 1 << 24;
 const MAX_ARRAY_DEPTH = 8;
 const MAX_KV_COUNT = 1 << 20;
 const MAX_TENSOR_COUNT = 1 << 20;
+// What the decoded header may cost in JavaScript memory, estimated as it is read: the bytes of a
+// hostile header can decode to many times their size (a nested array of one byte is an object).
+// Real tokenizers cost 5–35 MiB by this measure (a 256k vocabulary with 500k merges).
+const MAX_DECODED_BYTES = 64 * 2 ** 20;
+const STRING_COST = 32;
+const OBJECT_COST = 96;
+// a typed array is an object, an ArrayBuffer and its backing store
+const TYPED_ARRAY_COST = 224;
 const FIRST_WINDOW = 1 << 16;
 const MAX_WINDOW = 1 << 24;
 
@@ -111,6 +119,7 @@ class HeaderCursor {
   private buf = Buffer.alloc(0);
   private bufStart = 0;
   private window = FIRST_WINDOW;
+  private decoded = 0;
 
   constructor(
     private readonly fd: number,
@@ -152,6 +161,14 @@ class HeaderCursor {
     return this.need(4).readUInt32LE(0);
   }
 
+  /** Accounts for `bytes` of memory the decoded header will hold; fails past the budget. */
+  charge(bytes: number): void {
+    this.decoded += bytes;
+    if (this.decoded > MAX_DECODED_BYTES) {
+      this.fail("E_GGUF_LIMIT", `decoding the header would take more than ${MAX_DECODED_BYTES / 2 ** 20} MiB of memory`);
+    }
+  }
+
   /** A u64 that must be at most `max` (≤ 2^53), so it converts to a number without loss. */
   u64(max: number, label: string): number {
     const b = this.need(8);
@@ -174,6 +191,7 @@ class HeaderCursor {
 
   string(maxBytes: number, label: string): string {
     const len = this.count(maxBytes, 1, `the length of ${label}`);
+    this.charge(STRING_COST + len);
     return this.need(len).toString("utf8");
   }
 
@@ -204,6 +222,8 @@ class HeaderCursor {
     if (!isGgufValueType(itemType)) this.fail("E_GGUF_VALUE_TYPE", `an array has unknown item type ${itemType}`);
     const n = this.count(MAX_ARRAY_ITEMS, MIN_ITEM_BYTES[itemType]!, "an array length");
     const width = GGUF_FIXED_SIZE[itemType];
+    const typed = width !== undefined && itemType !== GgufValueType.BOOL;
+    this.charge(OBJECT_COST + (typed ? TYPED_ARRAY_COST + n * width : n * 8));
     if (itemType === GgufValueType.BOOL) {
       const b = this.need(n);
       return { itemType, items: Array.from({ length: n }, (_, i) => this.bool(b, i)) };
@@ -324,6 +344,7 @@ function parse(fd: number, path: string, fileSize: number): GgufFile {
   for (let i = 0; i < nKv; i++) {
     const start = c.pos;
     c.what = `KV #${i}`;
+    c.charge(OBJECT_COST);
     const key = c.string(MAX_KEY_BYTES, `key #${i}`);
     c.what = `KV '${key}'`;
     if (byKey.has(key)) c.fail("E_GGUF_DUPLICATE_KEY", `the key '${key}' appears twice`);
@@ -356,6 +377,7 @@ function parse(fd: number, path: string, fileSize: number): GgufFile {
   const tensorInfoStart = c.pos;
   for (let i = 0; i < nTensors; i++) {
     c.what = `tensor info #${i}`;
+    c.charge(OBJECT_COST * 2);
     const name = c.string(GGML_MAX_NAME - 1, `tensor name #${i}`);
     c.what = `tensor info '${name}'`;
     if (names.has(name)) c.fail("E_GGUF_DUPLICATE_TENSOR", `the tensor name '${name}' appears twice`);

@@ -18,4 +18,6 @@ export function defaultThreads(): number {
 export interface ModelFacts extends NativeFacts {
   /** FFN neurons per layer, from `<arch>.feed_forward_length`; null where the file stores a per-layer list. */
   nFf: number | null;
+  /** The file's metadata as text, arrays of up to 16 items included (tokenizer lists are left out). */
+  meta: Record<string, string>;
 }

@@ -12,6 +12,8 @@ const LLAMA_MAX_LAYERS = 512;
 const LLAMA_MAX_EXPERTS = 1024;
 // ggml-cpu: a memory-mapped tensor must start on this boundary
 const TENSOR_ALIGNMENT = 32;
+// gguf.cpp checks each key against all before it: 100k keys took 23 s to load; real models have < 1000
+const MAX_KV_COUNT = 4096;
 const ROPE_SCALING_TYPES = ["none", "linear", "yarn", "longrope"];
 // Architectures whose graph asserts that RoPE covers the whole head (src/models/*.cpp with
 // `GGML_ASSERT(n_embd_head == n_rot)`, named as llama-arch.cpp names them); the others allow partial RoPE.
@@ -50,6 +52,7 @@ function numbers(file: GgufFile, key: string): number[] | undefined {
 const maxOf = (xs: number[] | undefined): number => (xs && xs.length > 0 ? Math.max(...xs) : 0);
 
 export function checkLoadable(file: GgufFile): void {
+  if (file.kvs.length > MAX_KV_COUNT) refuse(file, `it has ${file.kvs.length} metadata keys, more than the ${MAX_KV_COUNT} llama.cpp's loader handles in reasonable time`);
   const arch = file.arch;
   if (arch === undefined) return; // llama.cpp reports a missing architecture itself
   const key = (name: string): string => `${arch}.${name}`;

@@ -4,7 +4,8 @@ import { ffnLayout, type FfnLayout } from "./architectures.js";
 import { DebiasError } from "../errors.js";
 import { hasInterruptedEdit } from "../edit/editor.js";
 import { lockOpenFile } from "../edit/file-lock.js";
-import { openGguf } from "../edit/reader.js";
+import type { GgufValue } from "../edit/format.js";
+import { openGguf, type GgufFile } from "../edit/reader.js";
 import { regularFile } from "../files.js";
 import { checkLoadable } from "./loadable.js";
 import { native, useGpuBackend, type GpuBackend, type NativeModel } from "../native.js";
@@ -20,13 +21,31 @@ export interface LoadOptions {
   mmap?: boolean;
 }
 
+const META_ARRAY_ITEMS = 16;
+
+/** The header's KVs as text, read by our parser (linear in the KV count, unlike llama.cpp's by-index API). */
+function metaOf(file: GgufFile): Record<string, string> {
+  const text = (v: GgufValue): string | null => {
+    if (typeof v !== "object") return String(v);
+    const items = Array.from(v.items as ArrayLike<GgufValue>);
+    if (items.length > META_ARRAY_ITEMS) return null;
+    const parts = items.map(text);
+    return parts.includes(null) ? null : `[${parts.join(", ")}]`;
+  };
+  const meta: Record<string, string> = {};
+  for (const kv of file.kvs) {
+    const t = text(kv.value);
+    if (t !== null) meta[kv.key] = t;
+  }
+  return meta;
+}
 
 /**
  * Opens the model file under a shared lock (no in-place edit can change the weights while they are
  * mapped) after checking it is a GGUF file llama.cpp can load without aborting and that no in-place
  * edit of it was interrupted. The returned handle holds the lock until it is closed.
  */
-async function openModelFile(path: string): Promise<number> {
+async function openModelFile(path: string): Promise<{ fd: number; file: GgufFile }> {
   const real = await regularFile(path, "model");
   // a plain descriptor, closed synchronously on dispose, so the lock is gone before dispose returns
   let fd: number;
@@ -37,11 +56,12 @@ async function openModelFile(path: string): Promise<number> {
   }
   try {
     lockOpenFile(fd, path, false);
-    checkLoadable(await openGguf(real));
+    const file = await openGguf(real);
+    checkLoadable(file);
     if (await hasInterruptedEdit(real)) {
       throw new DebiasError("E_JOURNAL_PENDING", `${path} has an interrupted in-place edit, so its weights are half edited; run \`gguf-debias undo ${path}\` to roll it back.`);
     }
-    return fd;
+    return { fd, file };
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -54,19 +74,20 @@ export class DebiasModel {
   #fd: number | null;
   readonly #evaluators = new Set<Evaluator>();
 
-  private constructor(model: NativeModel, fd: number) {
+  private constructor(model: NativeModel, fd: number, file: GgufFile) {
     this.#native = model;
     this.#fd = fd;
     const raw = model.facts();
-    const nFf = Number(raw.meta[`${raw.arch}.feed_forward_length`]);
-    this.facts = { ...raw, nFf: Number.isInteger(nFf) && nFf > 0 ? nFf : null };
+    const meta = metaOf(file);
+    const nFf = Number(meta[`${raw.arch}.feed_forward_length`]);
+    this.facts = { ...raw, meta, nFf: Number.isInteger(nFf) && nFf > 0 ? nFf : null };
   }
 
   static async load(path: string, options: LoadOptions = {}): Promise<DebiasModel> {
-    const fd = await openModelFile(path);
+    const { fd, file } = await openModelFile(path);
     try {
       if (options.gpu) useGpuBackend(options.gpu);
-      return new DebiasModel(await native().loadModel(path, options.gpuLayers ?? 0, options.mmap ?? true), fd);
+      return new DebiasModel(await native().loadModel(path, options.gpuLayers ?? 0, options.mmap ?? true), fd, file);
     } catch (err) {
       closeSync(fd);
       throw err;

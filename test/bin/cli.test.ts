@@ -1,7 +1,7 @@
 // The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
 // and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -97,6 +97,43 @@ t.test("bad input: one sentence, non-zero exit, nothing touched", async (t) => {
   t.equal((await gguf("edit", model, "--neurons", neurons)).code, 2, "neither --in-place nor -o");
   t.equal((await gguf("frobnicate")).code, 2, "unknown command");
   t.equal((await gguf("undo", model)).code, 1, "nothing to undo");
+  writeFileSync(neurons, "[null]");
+  const nullEntry = await gguf("edit", model, "--neurons", neurons, "--in-place");
+  t.equal(nullEntry.code, 1, "a null entry is bad input, not a crash");
+  t.match(nullEntry.stderr, /^gguf-debias: entry 0 of .*bad\.json is not \{layer: integer, index: integer, scale\?: number\} \[E_NEURON_LIST\]\n$/);
+  t.equal(await sha256File(model), before, "still unchanged");
+});
+
+t.test("a model renamed without its journal, and an interrupted edit: inspect and undo say what happened", async (t) => {
+  const dir = join(scratch, "moved");
+  mkdirSync(dir);
+  const model = join(dir, "a.gguf");
+  copyFileSync(fixturePath("llama-localized"), model);
+  const original = await sha256File(model);
+  const neurons = join(dir, "n.json");
+  writeFileSync(neurons, JSON.stringify([{ layer: 1, index: 3, scale: 0 }]));
+  t.equal((await gguf("edit", model, "--neurons", neurons, "--in-place")).code, 0);
+  const renamed = join(dir, "b.gguf");
+  renameSync(model, renamed);
+  t.match((await gguf("inspect", renamed)).stdout, /no edit journal at .*b\.gguf\.debias-journal, but .*a\.gguf\.debias-journal records the in-place edits this file carries/);
+  const lost = await gguf("undo", renamed);
+  t.equal(lost.code, 1);
+  t.match(lost.stderr, /a\.gguf\.debias-journal records the in-place edits it carries .* rename that journal to b\.gguf\.debias-journal/);
+  renameSync(`${model}.debias-journal`, `${renamed}.debias-journal`);
+  t.equal((await gguf("undo", renamed)).code, 0, "with its journal renamed too, undo works");
+  t.equal(await sha256File(renamed), original);
+
+  t.equal((await gguf("edit", renamed, "--neurons", neurons, "--in-place")).code, 0);
+  const journal = JSON.parse(readFileSync(`${renamed}.debias-journal`, "utf8")) as { entries: { state: string }[] };
+  journal.entries[0]!.state = "pending";
+  writeFileSync(`${renamed}.debias-journal`, JSON.stringify(journal));
+  const score = await gguf("score", renamed);
+  t.equal(score.code, 1, "a half-edited model is not measured");
+  t.match(score.stderr, /interrupted in-place edit.*run `gguf-debias undo .*b\.gguf`/);
+  const undo = await gguf("undo", renamed);
+  t.equal(undo.code, 0, "undo rolls the interrupted edit back and succeeds");
+  t.match(undo.stdout, /rolled back 1 interrupted edit\(s\)/);
+  t.equal(await sha256File(renamed), original);
 });
 
 t.test("score and locate: clean JSON on stdout, progress on stderr", async (t) => {

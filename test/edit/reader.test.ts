@@ -158,6 +158,12 @@ t.test("malformed headers fail with a specific code, before any large allocation
   const hugeArray = encodeKv({ key: "k", type: V.ARRAY, value: { itemType: V.UINT64, items: BigUint64Array.from([1n]) } });
   hugeArray.writeBigUInt64LE(2n ** 40n, 8 + 1 + 4 + 4);
   await rejectsCode(t, file("arr.gguf", header([hugeArray], [])), "E_GGUF_LIMIT", /array length/);
+  // 1M nested one-byte arrays: 17 MB of header that would decode to ~400 MB of objects (and took
+  // 2 GB of memory for a 62 MB header); the reader stops at its memory budget instead
+  const one = encodeKv({ key: "k", type: V.ARRAY, value: { itemType: V.UINT8, items: Uint8Array.of(1) } }).subarray(8 + 1 + 4);
+  const wide = Buffer.concat([encodeKv({ key: "n", type: V.ARRAY, value: { itemType: V.ARRAY, items: [] } }), ...Array.from({ length: 1_000_000 }, () => one)]);
+  wide.writeBigUInt64LE(1_000_000n, 8 + 1 + 4 + 4);
+  await rejectsCode(t, file("wide.gguf", header([wide], [])), "E_GGUF_LIMIT", /more than 64 MiB of memory/);
   const badType = encodeKv({ key: "k", type: V.UINT8, value: 1 });
   badType.writeUInt32LE(13, 8 + 1);
   await rejectsCode(t, file("vt.gguf", header([badType], [])), "E_GGUF_VALUE_TYPE");

@@ -18,6 +18,12 @@ const names = commands.map((c) => String(c.command).split(" ")[0]!);
 const argv = hideBin(process.argv);
 const json = argv.includes("--json");
 
+// Node's own warning lines name the process, not the tool; ours are one sentence like every message.
+process.removeAllListeners("warning");
+process.on("warning", (w) => {
+  if (!argv.includes("--quiet")) process.stderr.write(`gguf-debias: warning: ${w.message}\n`);
+});
+
 const cli = yargs(argv)
   .scriptName("gguf-debias")
   .usage("$0 <command> [options]\n\nMeasure, locate and remove gender bias in a GGUF model by editing FFN neurons.")

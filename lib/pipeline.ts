@@ -3,10 +3,10 @@
 // what neuron editing could and could not do.
 import { readFile, rm } from "node:fs/promises";
 import { basename, resolve } from "node:path";
-import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender } from "./measure/dataset.js";
+import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender, type Probe } from "./measure/dataset.js";
 import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
 import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
-import { ProbeSet } from "./measure/probe-set.js";
+import { ProbeSet, splitWords } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
 import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { DebiasError } from "./errors.js";
@@ -58,11 +58,26 @@ export interface Session {
   neutral: NeutralText;
 }
 
+/**
+ * A vocabulary that spells most probe words in pieces measures them poorly (a test model's word list on
+ * a real model, or a dataset in another language): say so as a process warning (code GGUF_DEBIAS_SPLIT_WORDS).
+ */
+function warnIfSplit(model: DebiasModel, list: readonly Probe[]): void {
+  const { split, total } = splitWords(model, list);
+  if (split.length * 2 <= total) return;
+  const e = split[0]!;
+  process.emitWarning(
+    `${split.length} of ${total} probe words split into 3 or more tokens on the vocabulary of ${model.facts.path} (e.g. "${e.word}" into ${e.tokens}), so its bias is measured on word fragments; give a dataset in words the model knows (--dataset).`,
+    { code: "GGUF_DEBIAS_SPLIT_WORDS" });
+}
+
 export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}): Promise<Session> {
   const model = await DebiasModel.load(path);
   try {
     const evaluator = await model.createEvaluator({ nCtx: 1024, nSeqMax: 128, ...options });
-    return { model, evaluator, probes: ProbeSet.build(model, probes(workload.dataset)), neutral: new NeutralText(model, workload.neutralText) };
+    const list = probes(workload.dataset);
+    warnIfSplit(model, list);
+    return { model, evaluator, probes: ProbeSet.build(model, list), neutral: new NeutralText(model, workload.neutralText) };
   } catch (err) {
     model.dispose();
     throw err;

@@ -1,6 +1,7 @@
 import type { CommandModule } from "yargs";
 import { compareRuns } from "../../lib/measure/neutral-text.js";
 import { withSession } from "../../lib/pipeline.js";
+import { checkSameVocabulary } from "../../lib/llama/vocabulary.js";
 import { workloadFor } from "../../lib/measure/workload-for.js";
 import { fixed, handle, printResult, progress } from "../cli.js";
 import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
@@ -15,6 +16,7 @@ export const evalCommand: CommandModule<ModelArgs, ModelArgs & { base: string }>
       .options(modelOptions),
   handler: (args) =>
     handle(args, async () => {
+      await checkSameVocabulary(args.base, args.model!);
       const workload = await workloadFor(args.base, args.dataset);
       const report = progress(args);
       const runOn = (path: string) => {

@@ -156,6 +156,15 @@ function logSumExp(values: readonly number[]): number {
   return max + Math.log(sum);
 }
 
+/** Probe words the model's vocabulary splits into at least `atLeast` tokens (as a word after a space). */
+export function splitWords(model: DebiasModel, probes: readonly Probe[], atLeast = 3): { split: { word: string; tokens: number }[]; total: number } {
+  const words = [...new Set(probes.map((p) => p.word))];
+  // after a word, so that SentencePiece's leading-space marker is not counted as a piece of it
+  const lead = model.tokenize("a", { addSpecial: false }).length;
+  const split = words.map((word) => ({ word, tokens: model.tokenize(`a ${word}`, { addSpecial: false }).length - lead })).filter((w) => w.tokens >= atLeast);
+  return { split, total: words.length };
+}
+
 export class ProbeSet {
   readonly items: readonly TokenizedProbe[];
   readonly #sequences: Sequence[];

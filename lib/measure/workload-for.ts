@@ -1,28 +1,22 @@
-// Which probes and neutral text suit a model: the user's dataset if given; the model's own fixture
-// manifest when it is one of our test models (their vocabulary only knows the manifest's words);
-// otherwise the bundled CommonWords dataset and neutral text.
-import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+// Which probes and neutral text suit a model: the user's dataset if given; the fixture manifest's when
+// the model has our test models' vocabulary (it only spells the manifest's words), wherever the file
+// was copied to; otherwise the bundled CommonWords dataset and neutral text.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "../pipeline.js";
 import { packageRoot } from "../package-root.js";
+import { vocabularyOf } from "../llama/vocabulary.js";
 
-interface Manifest {
-  dataset: unknown;
-  models: Record<string, { file: string }>;
-}
-
-function fixtureManifest(modelPath: string): Manifest | null {
-  const file = join(dirname(modelPath), "manifest.json");
-  if (!existsSync(file)) return null;
-  const manifest = JSON.parse(readFileSync(file, "utf8")) as Manifest;
-  const stem = basename(modelPath).replace(/\.(debiased\.)?gguf$/, "").replace(/\.[a-z0-9_]+$/, "");
-  return Object.values(manifest.models ?? {}).some((m) => m.file.replace(/\.f32\.gguf$/, "") === stem) ? manifest : null;
+async function fixtureManifest(modelPath: string): Promise<{ dataset: unknown } | null> {
+  const [model, fixture] = await Promise.all([vocabularyOf(modelPath), vocabularyOf(defaultModelPath())]);
+  if (model.sha256 !== fixture.sha256) return null;
+  return JSON.parse(readFileSync(join(packageRoot(), "test", "fixtures", "manifest.json"), "utf8")) as { dataset: unknown };
 }
 
 /** The probes and neutral text for a model; `neutralFile` (one sentence a line) replaces the neutral text. */
 export async function workloadFor(modelPath: string, datasetFile?: string, neutralFile?: string): Promise<Workload & { source: string }> {
   if (datasetFile) return { ...(await defaultWorkload(datasetFile, neutralFile)), source: datasetFile };
-  const manifest = fixtureManifest(modelPath);
+  const manifest = await fixtureManifest(modelPath);
   if (manifest) {
     const workload = manifestWorkload(manifest);
     return { ...workload, ...(neutralFile ? { neutralText: await readNeutralText(neutralFile) } : {}), source: "the fixture manifest" };

@@ -104,6 +104,18 @@ t.test("bad input: one sentence, non-zero exit, nothing touched", async (t) => {
   t.equal(await sha256File(model), before, "still unchanged");
 });
 
+t.test("eval refuses models that do not share a vocabulary; a copied fixture keeps its own word list", async (t) => {
+  const tiny = join(packageRoot(), "..", "shared", "models", "TinyStories-656K.f16.gguf");
+  if (!existsSync(tiny)) return t.skip("../shared/models is absent");
+  const mismatch = await gguf("eval", fixturePath("gpt2-localized"), "--base", tiny, "--json");
+  t.equal(mismatch.code, 1);
+  t.match(JSON.parse(mismatch.stdout), { error: { code: "E_VOCAB_MISMATCH", message: /different vocabularies \(2048 and 824 tokens\)/ } });
+  const copy = join(scratch, "elsewhere.gguf");
+  copyFileSync(fixturePath("llama-localized"), copy);
+  const [here, there] = await Promise.all([gguf("score", fixturePath("llama-localized"), "--json"), gguf("score", copy, "--json")]);
+  t.equal(JSON.parse(there.stdout).stereotypeGap, JSON.parse(here.stdout).stereotypeGap, "the same probes, so the same gap, wherever the file is");
+});
+
 t.test("a model renamed without its journal, and an interrupted edit: inspect and undo say what happened", async (t) => {
   const dir = join(scratch, "moved");
   mkdirSync(dir);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 
 import t from "tap";
 import { bundledDatasetPaths, datasetFromManifest, loadDataset, probes, type BiasDataset, type Probe } from "../../lib/measure/dataset.js";
-import { ProbeSet } from "../../lib/measure/probe-set.js";
+import { ProbeSet, splitWords } from "../../lib/measure/probe-set.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { manifest, openFixture } from "../helpers/fixtures.js";
@@ -292,4 +292,26 @@ t.test("both bundled datasets tokenize on a fixture model and measure", async (t
     const b = await some.measure(evaluator);
     t.ok(b.length > 0 && b.every(Number.isFinite), `${name}: ${b.length} finite values`);
   }
+});
+
+t.test("words the vocabulary spells in pieces are counted, and a session warns when most are", async (t) => {
+  const { model } = await openFixture(t, "llama-localized", "f32", single);
+  const list = probes(dataset);
+  t.same(splitWords(model, list).split, [], "the fixture vocabulary spells every manifest word in one or two tokens");
+  const odd = ["xylophonist", "quizzical", "zephyr"].map((word) => ({ ...list[0]!, word }));
+  const counted = splitWords(model, [...odd, list[0]!]);
+  t.equal(counted.total, 4);
+  t.same(counted.split.map((w) => w.word), ["xylophonist", "quizzical", "zephyr"]);
+  t.ok(counted.split.every((w) => w.tokens >= 3));
+
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }): void => void warnings.push(`${w.code}: ${w.message}`);
+  process.on("warning", onWarning);
+  const { openSession } = await import("../../lib/pipeline.js");
+  const spelled = { ...dataset, words: dataset.words.map((w, i) => (i % 4 === 0 ? w : { ...w, word: `zq${w.word}xv` })) };
+  const session = await openSession(model.facts.path, { dataset: spelled, neutralText: ["Once upon a time."] }, single).catch((e: unknown) => e);
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off("warning", onWarning);
+  if (!(session instanceof Error)) (session as { model: DebiasModel }).model.dispose();
+  t.match(warnings.join("\n"), /GGUF_DEBIAS_SPLIT_WORDS: \d+ of \d+ probe words split into 3 or more tokens/);
 });

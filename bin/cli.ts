@@ -33,7 +33,7 @@ export function progress(args: CommonArgs): (stage: string, done: number, total:
  */
 export function reportError(json: boolean, code: string, message: string, exitCode: number): void {
   if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
-  process.stderr.write(`gguf-debias: ${message}${code.startsWith("E_") || code.startsWith("DATASET_") ? ` [${code}]` : ""}\n`);
+  process.stderr.write(`gguf-debias: ${message}${code.startsWith("E_") ? ` [${code}]` : ""}\n`);
   process.exitCode = exitCode;
 }
 

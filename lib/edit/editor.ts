@@ -125,7 +125,7 @@ async function openForWrite(path: string): Promise<FileHandle> {
     return await open(path, "r+");
   } catch (err) {
     if (["EACCES", "EPERM", "EROFS"].includes((err as NodeJS.ErrnoException).code ?? "")) throw readOnly();
-    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path} for writing: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path} for writing: ${(err as Error).message}.`, { cause: err });
   }
 }
 

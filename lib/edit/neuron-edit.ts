@@ -280,8 +280,8 @@ function validateEdits(edits: readonly NeuronEdit[]): void {
   const seen = new Set<string>();
   for (const e of edits) {
     const what = `neuron (layer ${e.layer}, index ${e.index})`;
-    if (!Number.isSafeInteger(e.layer) || e.layer < 0) refuse("E_EDIT_LAYER_RANGE", `The layer of ${what} is not a non-negative integer.`);
-    if (!Number.isSafeInteger(e.index) || e.index < 0) refuse("E_EDIT_INDEX_RANGE", `The index of ${what} is not a non-negative integer.`);
+    if (!Number.isSafeInteger(e.layer) || e.layer < 0) refuse("E_LAYER_RANGE", `The layer of ${what} is not a non-negative integer.`);
+    if (!Number.isSafeInteger(e.index) || e.index < 0) refuse("E_NEURON_RANGE", `The index of ${what} is not a non-negative integer.`);
     if (typeof e.scale !== "number" || !Number.isFinite(e.scale) || e.scale < 0) {
       refuse("E_EDIT_SCALE", `The scale ${e.scale} for ${what} must be a finite number ≥ 0.`);
     }
@@ -296,12 +296,12 @@ const is2d = (t: GgufTensor): boolean => t.ne.slice(2).every((n) => n === 1);
 function resolveFfn(file: GgufFile, layer: number): Ffn {
   const blockCount = file.arch === undefined ? undefined : file.kvInteger(`${file.arch}.block_count`);
   if (blockCount !== undefined && layer >= blockCount) {
-    refuse("E_EDIT_LAYER_RANGE", `Layer ${layer} is out of range: ${file.path} has ${blockCount} layers (0–${blockCount - 1}).`);
+    refuse("E_LAYER_RANGE", `Layer ${layer} is out of range: ${file.path} has ${blockCount} layers (0–${blockCount - 1}).`);
   }
   const name = (part: string): string => `blk.${layer}.${part}`;
   const get = (part: string): GgufTensor | undefined => file.tensor(name(part));
   const need = (part: string): GgufTensor =>
-    get(part) ?? refuse("E_EDIT_TENSOR_MISSING", `${file.path} has no tensor ${name(part)}, so layer ${layer} has no dense FFN to edit.`);
+    get(part) ?? refuse("E_TENSOR_MISSING", `${file.path} has no tensor ${name(part)}, so layer ${layer} has no dense FFN to edit.`);
   const expert = ["ffn_up_exps.weight", "ffn_gate_exps.weight", "ffn_down_exps.weight"].find((p) => get(p));
   if (expert && !get("ffn_up.weight")) {
     refuse("E_EDIT_MOE", `Layer ${layer} of ${file.path} is a mixture of experts (${name(expert)}); per-expert neuron edits are not supported.`);
@@ -318,12 +318,12 @@ function resolveFfn(file: GgufFile, layer: number): Ffn {
   const fused = !gate && upRows === 2 * nFf;
   const shapeOk = (up.ne[0] ?? 1) === nEmbd && (upRows === nFf || fused) && (!gate || gate.ne.join() === up.ne.join());
   if (!shapeOk) {
-    refuse("E_EDIT_SHAPE",
+    refuse("E_TENSOR_SHAPE",
       `The FFN of layer ${layer} in ${file.path} has inconsistent shapes: ${[up, gate, down].flatMap((t) => (t ? [`${t.name} [${t.ne.join(", ")}]`] : [])).join(", ")}.`);
   }
   const bias = (part: string, rows: number): GgufTensor | undefined => {
     const t = get(part);
-    if (t && t.nElements !== rows) refuse("E_EDIT_SHAPE", `${t.name} in ${file.path} has ${t.nElements} elements, expected ${rows}.`);
+    if (t && t.nElements !== rows) refuse("E_TENSOR_SHAPE", `${t.name} in ${file.path} has ${t.nElements} elements, expected ${rows}.`);
     return t;
   };
   const upBias = bias("ffn_up.bias", upRows);
@@ -347,7 +347,7 @@ export async function planNeuronEdits(file: GgufFile, edits: readonly NeuronEdit
     const ffn = ffns.get(e.layer) ?? resolveFfn(file, e.layer);
     ffns.set(e.layer, ffn);
     if (e.index >= ffn.nFf) {
-      refuse("E_EDIT_INDEX_RANGE", `Neuron index ${e.index} is out of range for layer ${e.layer} of ${file.path}: it has ${ffn.nFf} FFN neurons (0–${ffn.nFf - 1}).`);
+      refuse("E_NEURON_RANGE", `Neuron index ${e.index} is out of range for layer ${e.layer} of ${file.path}: it has ${ffn.nFf} FFN neurons (0–${ffn.nFf - 1}).`);
     }
   }
   const fh = await openForReading(file.path);

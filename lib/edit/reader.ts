@@ -295,7 +295,7 @@ export async function openForReading(path: string): Promise<FileHandle> {
   try {
     return await open(path, "r");
   } catch (err) {
-    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
   }
 }
 

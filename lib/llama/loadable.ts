@@ -106,6 +106,8 @@ export function checkLoadable(file: GgufFile): void {
     if (eps && eps.some((e) => !Number.isFinite(e) || e < 0)) refuse(file, `${key(name)} must be a finite number ≥ 0`);
   }
 
+  // llama.cpp loads a vocabulary-less model, then asserts on the first tokenize
+  if (file.kv("tokenizer.ggml.model")?.value === "none") refuse(file, "it has no tokenizer (tokenizer.ggml.model is \"none\"), and bias is measured on text");
   const tokens = file.kv("tokenizer.ggml.tokens");
   if (tokens?.type === GgufValueType.ARRAY && (tokens.value as GgufArray).itemType === GgufValueType.STRING) {
     const seen = new Set<string>();

@@ -52,7 +52,7 @@ async function openModelFile(path: string): Promise<{ fd: number; file: GgufFile
   try {
     fd = openSync(real, "r");
   } catch (err) {
-    throw new DebiasError("E_GGUF_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
   }
   try {
     lockOpenFile(fd, path, false);

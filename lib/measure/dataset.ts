@@ -119,13 +119,13 @@ export async function loadDataset(file: string = defaultDatasetPath()): Promise<
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new DebiasError("DATASET_UNREADABLE", `Cannot read the dataset file ${file}: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_DATASET_UNREADABLE", `Cannot read the dataset file ${file}: ${(err as Error).message}.`, { cause: err });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new DebiasError("DATASET_INVALID_JSON", `The dataset file ${file} is not valid JSON: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_DATASET_INVALID_JSON", `The dataset file ${file} is not valid JSON: ${(err as Error).message}.`, { cause: err });
   }
   return validateDataset(value, file);
 }
@@ -139,20 +139,20 @@ function fail(code: string, message: string): never {
 /** `nameKey`: the field that names the item (id, word), quoted after `where` in the unknown-field error. */
 function object(value: unknown, where: string, allowed: readonly string[], nameKey?: string): Json {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    fail("DATASET_INVALID_FIELD", `${where} must be a JSON object.`);
+    fail("E_DATASET_INVALID_FIELD", `${where} must be a JSON object.`);
   }
   const unknown = Object.keys(value).find((key) => !allowed.includes(key));
   if (unknown !== undefined) {
     const name = nameKey === undefined ? undefined : (value as Json)[nameKey];
     const item = typeof name === "string" ? `${where} ("${name}")` : where;
-    fail("DATASET_INVALID_FIELD", `${item} has the unknown field "${unknown}"; allowed fields are ${allowed.join(", ")}.`);
+    fail("E_DATASET_INVALID_FIELD", `${item} has the unknown field "${unknown}"; allowed fields are ${allowed.join(", ")}.`);
   }
   return value as Json;
 }
 
-function string(obj: Json, key: string, where: string, emptyCode = "DATASET_INVALID_FIELD"): string {
+function string(obj: Json, key: string, where: string, emptyCode = "E_DATASET_INVALID_FIELD"): string {
   const value = obj[key];
-  if (typeof value !== "string") fail("DATASET_INVALID_FIELD", `${where} needs a string "${key}".`);
+  if (typeof value !== "string") fail("E_DATASET_INVALID_FIELD", `${where} needs a string "${key}".`);
   if (value.trim() === "") fail(emptyCode, `${where} has an empty "${key}".`);
   return value;
 }
@@ -163,8 +163,8 @@ function optionalString(obj: Json, key: string, where: string): string | undefin
 
 function array(obj: Json, key: string, where: string): unknown[] {
   const value = obj[key];
-  if (!Array.isArray(value)) fail("DATASET_INVALID_FIELD", `${where} needs an array "${key}".`);
-  if (value.length === 0) fail("DATASET_EMPTY", `${where} has an empty "${key}" list.`);
+  if (!Array.isArray(value)) fail("E_DATASET_INVALID_FIELD", `${where} needs an array "${key}".`);
+  if (value.length === 0) fail("E_DATASET_EMPTY", `${where} has an empty "${key}" list.`);
   return value;
 }
 
@@ -178,7 +178,7 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], code: str
 function uniqueIds(items: readonly { id: string }[], what: string, source: string): void {
   const seen = new Set<string>();
   for (const { id } of items) {
-    if (seen.has(id)) fail("DATASET_DUPLICATE_ID", `${source}: the ${what} id "${id}" is used twice.`);
+    if (seen.has(id)) fail("E_DATASET_DUPLICATE_ID", `${source}: the ${what} id "${id}" is used twice.`);
     seen.add(id);
   }
 }
@@ -186,14 +186,14 @@ function uniqueIds(items: readonly { id: string }[], what: string, source: strin
 /** One side of a target pair: a non-empty string, or a non-empty array of distinct non-empty strings. */
 function targetSide(obj: Json, key: "female" | "male", where: string): string[] {
   const value = obj[key];
-  if (typeof value === "string") return [string(obj, key, where, "DATASET_EMPTY_TARGET")];
-  if (!Array.isArray(value)) fail("DATASET_INVALID_FIELD", `${where} needs a "${key}" that is a string or an array of strings.`);
-  if (value.length === 0) fail("DATASET_EMPTY_TARGET", `${where} has an empty "${key}" list.`);
+  if (typeof value === "string") return [string(obj, key, where, "E_DATASET_EMPTY_TARGET")];
+  if (!Array.isArray(value)) fail("E_DATASET_INVALID_FIELD", `${where} needs a "${key}" that is a string or an array of strings.`);
+  if (value.length === 0) fail("E_DATASET_EMPTY_TARGET", `${where} has an empty "${key}" list.`);
   const seen = new Set<string>();
   return value.map((member, k) => {
-    if (typeof member !== "string") fail("DATASET_INVALID_FIELD", `${where} has a "${key}" member #${k + 1} that is not a string.`);
-    if (member.trim() === "") fail("DATASET_EMPTY_TARGET", `${where} has an empty "${key}" member #${k + 1}.`);
-    if (seen.has(member)) fail("DATASET_DUPLICATE_TARGET", `${where} lists ${JSON.stringify(member)} twice in "${key}", so it would count double.`);
+    if (typeof member !== "string") fail("E_DATASET_INVALID_FIELD", `${where} has a "${key}" member #${k + 1} that is not a string.`);
+    if (member.trim() === "") fail("E_DATASET_EMPTY_TARGET", `${where} has an empty "${key}" member #${k + 1}.`);
+    if (seen.has(member)) fail("E_DATASET_DUPLICATE_TARGET", `${where} lists ${JSON.stringify(member)} twice in "${key}", so it would count double.`);
     seen.add(member);
     return member;
   });
@@ -207,14 +207,14 @@ function validateTarget(value: unknown, index: number, source: string): TargetPa
   const pair = { id, female: targetSide(obj, "female", where), male: targetSide(obj, "male", where) };
   const shared = pair.female.find((f) => pair.male.includes(f));
   if (shared !== undefined) {
-    fail("DATASET_SAME_TARGET", `${where} has ${JSON.stringify(shared)} on both the female and the male side, so it cannot measure anything.`);
+    fail("E_DATASET_SAME_TARGET", `${where} has ${JSON.stringify(shared)} on both the female and the male side, so it cannot measure anything.`);
   }
   return pair;
 }
 
 function optionalSplit(obj: Json, where: string, required: boolean): Split {
   if (obj.split === undefined && !required) return "selection";
-  return oneOf(string(obj, "split", where), SPLITS, "DATASET_UNKNOWN_SPLIT", `The split of ${where}`);
+  return oneOf(string(obj, "split", where), SPLITS, "E_DATASET_UNKNOWN_SPLIT", `The split of ${where}`);
 }
 
 function validateTemplate(value: unknown, index: number, source: string, targetIds: ReadonlySet<string>): Template {
@@ -223,26 +223,26 @@ function validateTemplate(value: unknown, index: number, source: string, targetI
   const id = string(obj, "id", where);
   where = `${where} ("${id}")`;
   const text = string(obj, "text", where);
-  if (!text.includes(WORD_PLACEHOLDER)) fail("DATASET_TEMPLATE_NO_WORD", `${where} does not contain ${WORD_PLACEHOLDER}.`);
+  if (!text.includes(WORD_PLACEHOLDER)) fail("E_DATASET_TEMPLATE_NO_WORD", `${where} does not contain ${WORD_PLACEHOLDER}.`);
   // Targets carry their own leading space; a prompt ending in whitespace would tokenize differently
   // from the text a model saw in training and silently distort every log-prob.
-  if (/\s$/.test(text)) fail("DATASET_TEMPLATE_TRAILING_SPACE", `${where} ends in whitespace; put the space at the start of the targets instead.`);
+  if (/\s$/.test(text)) fail("E_DATASET_TEMPLATE_TRAILING_SPACE", `${where} ends in whitespace; put the space at the start of the targets instead.`);
   const targets = array(obj, "targets", where).map((target) => {
     if (typeof target !== "string" || !targetIds.has(target)) {
-      fail("DATASET_UNKNOWN_TARGET", `${where} names the target pair ${JSON.stringify(target)}, which the dataset does not define.`);
+      fail("E_DATASET_UNKNOWN_TARGET", `${where} names the target pair ${JSON.stringify(target)}, which the dataset does not define.`);
     }
     return target;
   });
   const template: Template = { id, text, targets, split: optionalSplit(obj, where, false) };
   if (obj.categories !== undefined) {
     template.categories = array(obj, "categories", where).map((category) => {
-      if (typeof category !== "string" || category.trim() === "") fail("DATASET_INVALID_FIELD", `${where} lists a category that is not a non-empty string.`);
+      if (typeof category !== "string" || category.trim() === "") fail("E_DATASET_INVALID_FIELD", `${where} lists a category that is not a non-empty string.`);
       return category;
     });
   }
   if (obj.baseline !== undefined) {
     template.baseline = array(obj, "baseline", where).map((word) => {
-      if (typeof word !== "string" || word.trim() === "") fail("DATASET_INVALID_FIELD", `${where} lists a baseline word that is not a non-empty string.`);
+      if (typeof word !== "string" || word.trim() === "") fail("E_DATASET_INVALID_FIELD", `${where} lists a baseline word that is not a non-empty string.`);
       return word;
     });
   }
@@ -255,38 +255,38 @@ function validateWord(value: unknown, index: number, source: string, version: nu
   const word = string(obj, "word", where);
   where = `${where} ("${word}")`;
   const category = string(obj, "category", where);
-  const label = oneOf(string(obj, "label", where), LABELS, "DATASET_UNKNOWN_LABEL", `The label of ${where}`);
+  const label = oneOf(string(obj, "label", where), LABELS, "E_DATASET_UNKNOWN_LABEL", `The label of ${where}`);
   const split = optionalSplit(obj, where, version < 2);
   const gold = optionalString(obj, "gold", where);
   const direction = optionalString(obj, "direction", where);
   const entry: DatasetWord = { word, category, label, split };
   if (label === "factual") {
-    if (gold === undefined) fail("DATASET_MISSING_GOLD", `${where} is factual but has no gold gender (female or male).`);
-    entry.gold = oneOf(gold, GENDERS, "DATASET_INVALID_GOLD", `The gold gender of ${where}`);
+    if (gold === undefined) fail("E_DATASET_MISSING_GOLD", `${where} is factual but has no gold gender (female or male).`);
+    entry.gold = oneOf(gold, GENDERS, "E_DATASET_INVALID_GOLD", `The gold gender of ${where}`);
   } else if (gold !== undefined) {
-    fail("DATASET_INVALID_GOLD", `${where} is ${label} but has a gold gender; only factual words carry one.`);
+    fail("E_DATASET_INVALID_GOLD", `${where} is ${label} but has a gold gender; only factual words carry one.`);
   }
   if (label === "stereotyped") {
-    if (direction !== undefined) entry.direction = oneOf(direction, GENDERS, "DATASET_INVALID_DIRECTION", `The direction of ${where}`);
-    else if (version >= 2) fail("DATASET_MISSING_DIRECTION", `${where} is stereotyped but has no direction (the gender the stereotype expects: female or male).`);
+    if (direction !== undefined) entry.direction = oneOf(direction, GENDERS, "E_DATASET_INVALID_DIRECTION", `The direction of ${where}`);
+    else if (version >= 2) fail("E_DATASET_MISSING_DIRECTION", `${where} is stereotyped but has no direction (the gender the stereotype expects: female or male).`);
   } else if (direction !== undefined) {
-    fail("DATASET_INVALID_DIRECTION", `${where} is ${label} but has a direction; only stereotyped words carry one.`);
+    fail("E_DATASET_INVALID_DIRECTION", `${where} is ${label} but has a direction; only stereotyped words carry one.`);
   }
   return entry;
 }
 
 function validateNeutralText(value: unknown, where: string): string[] {
-  if (!Array.isArray(value)) fail("DATASET_INVALID_FIELD", `${where} has a "neutralText" that is not an array of sentences.`);
-  if (value.length === 0) fail("DATASET_EMPTY", `${where} has an empty "neutralText" list.`);
+  if (!Array.isArray(value)) fail("E_DATASET_INVALID_FIELD", `${where} has a "neutralText" that is not an array of sentences.`);
+  if (value.length === 0) fail("E_DATASET_EMPTY", `${where} has an empty "neutralText" list.`);
   return value.map((sentence, k) => {
-    if (typeof sentence !== "string" || sentence.trim() === "") fail("DATASET_INVALID_FIELD", `${where} has a "neutralText" sentence #${k + 1} that is not a non-empty string.`);
+    if (typeof sentence !== "string" || sentence.trim() === "") fail("E_DATASET_INVALID_FIELD", `${where} has a "neutralText" sentence #${k + 1} that is not a non-empty string.`);
     return sentence;
   });
 }
 
 /**
  * Checks a parsed dataset and returns a clean copy (only known fields, defaults filled in, target sides
- * as arrays). `source` names the file or origin in error messages. Throws DebiasError with a DATASET_*
+ * as arrays). `source` names the file or origin in error messages. Throws DebiasError with a E_DATASET_*
  * code on the first problem found.
  *
  * What the version switches (absent = 1): version 1 requires every word's `split`, checks word
@@ -299,9 +299,9 @@ export function validateDataset(value: unknown, source: string): BiasDataset {
   const obj = object(value, where, ["name", "version", "description", "splitRule", "targets", "templates", "words", "neutralText"]);
   let version = 1;
   if (obj.version !== undefined) {
-    if (!Number.isInteger(obj.version)) fail("DATASET_INVALID_FIELD", `${where} has a "version" that is not an integer.`);
+    if (!Number.isInteger(obj.version)) fail("E_DATASET_INVALID_FIELD", `${where} has a "version" that is not an integer.`);
     version = obj.version as number;
-    if (version < 1 || version > DATASET_VERSION) fail("DATASET_UNSUPPORTED_VERSION", `${where} has version ${version}; this gguf-debias reads versions 1 to ${DATASET_VERSION}.`);
+    if (version < 1 || version > DATASET_VERSION) fail("E_DATASET_UNSUPPORTED_VERSION", `${where} has version ${version}; this gguf-debias reads versions 1 to ${DATASET_VERSION}.`);
   }
   const targets = array(obj, "targets", where).map((t, i) => validateTarget(t, i, source));
   uniqueIds(targets, "target pair", source);
@@ -316,17 +316,17 @@ export function validateDataset(value: unknown, source: string): BiasDataset {
   const seen = new Set<string>();
   for (const { word } of words) {
     const key = version >= 2 ? word : word.trim().toLowerCase();
-    if (seen.has(key)) fail("DATASET_DUPLICATE_WORD", `${source}: the word "${word}" appears more than once${version >= 2 ? "" : " (compared case-insensitively in a version 1 file)"}.`);
+    if (seen.has(key)) fail("E_DATASET_DUPLICATE_WORD", `${source}: the word "${word}" appears more than once${version >= 2 ? "" : " (compared case-insensitively in a version 1 file)"}.`);
     seen.add(key);
   }
   const categories = new Set(words.map((w) => w.category));
   for (const template of templates) {
     const stray = template.categories?.find((c) => !categories.has(c));
-    if (stray !== undefined) fail("DATASET_UNKNOWN_CATEGORY", `${source}: template "${template.id}" applies to the category "${stray}", which no word has.`);
+    if (stray !== undefined) fail("E_DATASET_UNKNOWN_CATEGORY", `${source}: template "${template.id}" applies to the category "${stray}", which no word has.`);
   }
   for (const category of categories) {
     if (!templates.some((t) => appliesTo(t, category))) {
-      fail("DATASET_UNCOVERED_CATEGORY", `${source}: no template applies to the category "${category}", so its words would never be probed.`);
+      fail("E_DATASET_UNCOVERED_CATEGORY", `${source}: no template applies to the category "${category}", so its words would never be probed.`);
     }
   }
   const byText = new Map(words.map((w) => [w.word, w]));
@@ -335,10 +335,10 @@ export function validateDataset(value: unknown, source: string): BiasDataset {
     for (const name of template.baseline ?? []) {
       const word = byText.get(name);
       const at = `${source}: template "${template.id}" lists the baseline word "${name}"`;
-      if (word === undefined) fail("DATASET_UNKNOWN_BASELINE_WORD", `${at}, which is not a word of the dataset (baseline words match exactly).`);
-      if (word.label !== "neutral") fail("DATASET_INVALID_BASELINE", `${at}, which is ${word.label}; a baseline word must be neutral.`);
-      if (!appliesTo(template, word.category)) fail("DATASET_INVALID_BASELINE", `${at}, whose category "${word.category}" the template does not apply to.`);
-      if (listed.has(name)) fail("DATASET_INVALID_BASELINE", `${at} twice.`);
+      if (word === undefined) fail("E_DATASET_UNKNOWN_BASELINE_WORD", `${at}, which is not a word of the dataset (baseline words match exactly).`);
+      if (word.label !== "neutral") fail("E_DATASET_INVALID_BASELINE", `${at}, which is ${word.label}; a baseline word must be neutral.`);
+      if (!appliesTo(template, word.category)) fail("E_DATASET_INVALID_BASELINE", `${at}, whose category "${word.category}" the template does not apply to.`);
+      if (listed.has(name)) fail("E_DATASET_INVALID_BASELINE", `${at} twice.`);
       listed.add(name);
     }
   }
@@ -402,17 +402,17 @@ export function datasetFromManifest(manifest: ManifestDataset): BiasDataset {
   const source = "from the fixture manifest";
   const isObject = (value: unknown) => typeof value === "object" && value !== null;
   if (!isObject(manifest) || !Array.isArray(manifest.templates) || !Array.isArray(manifest.words)) {
-    fail("DATASET_INVALID_FIELD", `The dataset ${source} needs "templates" and "words" arrays.`);
+    fail("E_DATASET_INVALID_FIELD", `The dataset ${source} needs "templates" and "words" arrays.`);
   }
   if (![...manifest.templates, ...manifest.words].every(isObject)) {
-    fail("DATASET_INVALID_FIELD", `Every template and word of the dataset ${source} must be a JSON object.`);
+    fail("E_DATASET_INVALID_FIELD", `Every template and word of the dataset ${source} must be a JSON object.`);
   }
   const ids = manifest.templates.map((_, i) => `manifest-${i + 1}`);
   const words = manifest.words.map(({ word, category, label, gold, split, pFemale }, i) => {
     const entry: Json = { word, category, label, split };
     if (gold !== null && gold !== undefined) entry.gold = gold;
     if (label === "stereotyped" && pFemale !== undefined) {
-      if (typeof pFemale !== "number" || !Number.isFinite(pFemale)) fail("DATASET_INVALID_FIELD", `The dataset ${source}: word #${i + 1} ("${word}") has a pFemale that is not a number.`);
+      if (typeof pFemale !== "number" || !Number.isFinite(pFemale)) fail("E_DATASET_INVALID_FIELD", `The dataset ${source}: word #${i + 1} ("${word}") has a pFemale that is not a number.`);
       entry.direction = pFemale > 0.5 ? "female" : "male";
     }
     return entry;

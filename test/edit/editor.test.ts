@@ -82,9 +82,9 @@ t.test("refusals leave the file, and no journal, behind", async (t) => {
     t.equal(sha256(path), before, `${what}: file unchanged`);
     t.notOk(existsSync(journalPath(path)), `${what}: no journal`);
   };
-  await t.rejects(editInPlace(path, [{ layer: 0, index: 64, scale: 0 }]), { code: "E_EDIT_INDEX_RANGE" });
+  await t.rejects(editInPlace(path, [{ layer: 0, index: 64, scale: 0 }]), { code: "E_NEURON_RANGE" });
   clean("index out of range");
-  await t.rejects(editInPlace(path, [{ layer: 9, index: 0, scale: 0 }]), { code: "E_EDIT_LAYER_RANGE" });
+  await t.rejects(editInPlace(path, [{ layer: 9, index: 0, scale: 0 }]), { code: "E_LAYER_RANGE" });
   clean("layer out of range");
 
   chmodSync(path, 0o444);

@@ -144,10 +144,10 @@ t.test("bad edits are refused with one sentence naming what failed", async (t) =
   const refuse = (edits: { layer: number; index: number; scale: number }[], code: string, message: RegExp): Promise<void> =>
     t.rejects(planNeuronEdits(g, edits), { code, message }, code);
   await refuse([], "E_EDIT_EMPTY", /empty/);
-  await refuse([{ layer: 2, index: 0, scale: 0 }], "E_EDIT_LAYER_RANGE", /Layer 2 is out of range: .* has 2 layers/);
-  await refuse([{ layer: 0, index: 64, scale: 0 }], "E_EDIT_INDEX_RANGE", /64 is out of range for layer 0 .* 64 FFN neurons \(0–63\)/);
-  await refuse([{ layer: 0, index: -1, scale: 0 }], "E_EDIT_INDEX_RANGE", /index/);
-  await refuse([{ layer: 0.5, index: 1, scale: 0 }], "E_EDIT_LAYER_RANGE", /layer/);
+  await refuse([{ layer: 2, index: 0, scale: 0 }], "E_LAYER_RANGE", /Layer 2 is out of range: .* has 2 layers/);
+  await refuse([{ layer: 0, index: 64, scale: 0 }], "E_NEURON_RANGE", /64 is out of range for layer 0 .* 64 FFN neurons \(0–63\)/);
+  await refuse([{ layer: 0, index: -1, scale: 0 }], "E_NEURON_RANGE", /index/);
+  await refuse([{ layer: 0.5, index: 1, scale: 0 }], "E_LAYER_RANGE", /layer/);
   await refuse([{ layer: 0, index: 1, scale: -0.5 }], "E_EDIT_SCALE", /finite number ≥ 0/);
   await refuse([{ layer: 0, index: 1, scale: NaN }], "E_EDIT_SCALE", /NaN/);
   await refuse([{ layer: 0, index: 1, scale: 0 }, { layer: 0, index: 1, scale: 0.5 }], "E_EDIT_DUPLICATE", /layer 0, index 1/);
@@ -155,7 +155,7 @@ t.test("bad edits are refused with one sentence naming what failed", async (t) =
   const { kvs, tensors } = modelParts({ nFf: 64 });
   const missing = join(dir, "missing.gguf");
   writeFileSync(missing, buildGguf(kvs, tensors.filter((x) => x.name !== "blk.1.ffn_down.weight")));
-  await t.rejects(planNeuronEdits(await openGguf(missing), [{ layer: 1, index: 0, scale: 0 }]), { code: "E_EDIT_TENSOR_MISSING", message: /no tensor blk\.1\.ffn_down\.weight/ });
+  await t.rejects(planNeuronEdits(await openGguf(missing), [{ layer: 1, index: 0, scale: 0 }]), { code: "E_TENSOR_MISSING", message: /no tensor blk\.1\.ffn_down\.weight/ });
 
   const moe = await model(dir, "moe.gguf", { moe: true, nFf: 64 });
   await t.rejects(planNeuronEdits(moe.g, [{ layer: 0, index: 0, scale: 0 }]), { code: "E_EDIT_MOE", message: /mixture of experts/ });

@@ -38,6 +38,7 @@ const CASES: [string, GgufKv[], RegExp, [string, string]?][] = [
   ["partial RoPE on llama", [{ key: "llama.rope.dimension_count", type: V.UINT32, value: 2 }], /must equal the head size 64 for llama/],
   // not an abort but a hang: llama.cpp compares every key with all before it (100k keys: 23 s)
   ["5000 metadata keys", Array.from({ length: 5000 }, (_, i) => ({ key: `x.${i}`, type: V.UINT32, value: i })), /5\d{3} metadata keys, more than the 4096/],
+  ["no tokenizer", [{ key: "tokenizer.ggml.model", type: V.STRING, value: "none" }], /has no tokenizer/],
   ["unknown RoPE scaling", [{ key: "llama.rope.scaling.type", type: V.STRING, value: "cubic" }], /rope\.scaling\.type must be one of/],
 ];
 

@@ -223,60 +223,60 @@ t.test("version 1 files: unchanged rules", async (t) => {
   t.equal(v1.words[0]!.direction, undefined, "version 1 stereotyped words need no direction");
   const noSplit = tiny();
   delete noSplit.words[0]!.split;
-  t.throws(() => validateDataset(noSplit, "test.json"), { code: "DATASET_INVALID_FIELD", message: /word #1 \("nurse"\) needs a string "split"/ }, "version 1 words need a split");
+  t.throws(() => validateDataset(noSplit, "test.json"), { code: "E_DATASET_INVALID_FIELD", message: /word #1 \("nurse"\) needs a string "split"/ }, "version 1 words need a split");
   const caseTwin = tiny();
   caseTwin.words.push({ word: "Nurse", category: "jobs", label: "neutral", split: "selection" });
-  t.throws(() => validateDataset(caseTwin, "test.json"), { code: "DATASET_DUPLICATE_WORD" }, "case-insensitive in version 1");
+  t.throws(() => validateDataset(caseTwin, "test.json"), { code: "E_DATASET_DUPLICATE_WORD" }, "case-insensitive in version 1");
   t.strictSame(validateDataset({ ...tiny(), version: 1 }, "v1.json").words, v1.words, "version: 1 is the same as no version");
 });
 
 t.test("validation errors carry their code and name the file and item", async (t) => {
   type Mutation = (d: ReturnType<typeof tiny>) => void;
   const v1Cases: [string, Mutation, string, RegExp?][] = [
-    ["unknown label", (d) => Object.assign(d.words[0]!, { label: "stereo" }), "DATASET_UNKNOWN_LABEL"],
-    ["unknown split", (d) => Object.assign(d.words[0]!, { split: "train" }), "DATASET_UNKNOWN_SPLIT"],
-    ["factual without gold", (d) => delete d.words[2]!.gold, "DATASET_MISSING_GOLD"],
-    ["bad gold", (d) => Object.assign(d.words[2]!, { gold: "m" }), "DATASET_INVALID_GOLD"],
-    ["gold on a stereotyped word", (d) => Object.assign(d.words[0]!, { gold: "female" }), "DATASET_INVALID_GOLD"],
-    ["duplicate word", (d) => d.words.push({ word: "Nurse", category: "jobs", label: "neutral", split: "selection" }), "DATASET_DUPLICATE_WORD"],
-    ["template without {word}", (d) => Object.assign(d.templates[0]!, { text: "The person said that" }), "DATASET_TEMPLATE_NO_WORD"],
-    ["template ending in a space", (d) => Object.assign(d.templates[0]!, { text: "The {word} said that " }), "DATASET_TEMPLATE_TRAILING_SPACE"],
-    ["empty female target", (d) => Object.assign(d.targets[0]!, { female: "" }), "DATASET_EMPTY_TARGET"],
-    ["blank male target", (d) => Object.assign(d.targets[1]!, { male: "  " }), "DATASET_EMPTY_TARGET"],
-    ["same targets", (d) => Object.assign(d.targets[0]!, { male: " she" }), "DATASET_SAME_TARGET"],
-    ["unknown target pair", (d) => (d.templates[0]!.targets as string[]).push("they/them"), "DATASET_UNKNOWN_TARGET"],
-    ["duplicate template id", (d) => Object.assign(d.templates[1]!, { id: "said" }), "DATASET_DUPLICATE_ID"],
-    ["template for a missing category", (d) => (d.templates[1]!.categories as string[]).push("animals"), "DATASET_UNKNOWN_CATEGORY"],
-    ["category no template covers", (d) => Object.assign(d.templates[0]!, { categories: ["jobs"] }), "DATASET_UNCOVERED_CATEGORY"],
-    ["misspelt field", (d) => Object.assign(d.words[1]!, { lable: "neutral" }), "DATASET_INVALID_FIELD"],
-    ["word not a string", (d) => Object.assign(d.words[1]!, { word: 7 }), "DATASET_INVALID_FIELD"],
-    ["no words", (d) => d.words.splice(0), "DATASET_EMPTY"],
+    ["unknown label", (d) => Object.assign(d.words[0]!, { label: "stereo" }), "E_DATASET_UNKNOWN_LABEL"],
+    ["unknown split", (d) => Object.assign(d.words[0]!, { split: "train" }), "E_DATASET_UNKNOWN_SPLIT"],
+    ["factual without gold", (d) => delete d.words[2]!.gold, "E_DATASET_MISSING_GOLD"],
+    ["bad gold", (d) => Object.assign(d.words[2]!, { gold: "m" }), "E_DATASET_INVALID_GOLD"],
+    ["gold on a stereotyped word", (d) => Object.assign(d.words[0]!, { gold: "female" }), "E_DATASET_INVALID_GOLD"],
+    ["duplicate word", (d) => d.words.push({ word: "Nurse", category: "jobs", label: "neutral", split: "selection" }), "E_DATASET_DUPLICATE_WORD"],
+    ["template without {word}", (d) => Object.assign(d.templates[0]!, { text: "The person said that" }), "E_DATASET_TEMPLATE_NO_WORD"],
+    ["template ending in a space", (d) => Object.assign(d.templates[0]!, { text: "The {word} said that " }), "E_DATASET_TEMPLATE_TRAILING_SPACE"],
+    ["empty female target", (d) => Object.assign(d.targets[0]!, { female: "" }), "E_DATASET_EMPTY_TARGET"],
+    ["blank male target", (d) => Object.assign(d.targets[1]!, { male: "  " }), "E_DATASET_EMPTY_TARGET"],
+    ["same targets", (d) => Object.assign(d.targets[0]!, { male: " she" }), "E_DATASET_SAME_TARGET"],
+    ["unknown target pair", (d) => (d.templates[0]!.targets as string[]).push("they/them"), "E_DATASET_UNKNOWN_TARGET"],
+    ["duplicate template id", (d) => Object.assign(d.templates[1]!, { id: "said" }), "E_DATASET_DUPLICATE_ID"],
+    ["template for a missing category", (d) => (d.templates[1]!.categories as string[]).push("animals"), "E_DATASET_UNKNOWN_CATEGORY"],
+    ["category no template covers", (d) => Object.assign(d.templates[0]!, { categories: ["jobs"] }), "E_DATASET_UNCOVERED_CATEGORY"],
+    ["misspelt field", (d) => Object.assign(d.words[1]!, { lable: "neutral" }), "E_DATASET_INVALID_FIELD"],
+    ["word not a string", (d) => Object.assign(d.words[1]!, { word: 7 }), "E_DATASET_INVALID_FIELD"],
+    ["no words", (d) => d.words.splice(0), "E_DATASET_EMPTY"],
   ];
   const v2Cases: [string, Mutation, string, RegExp][] = [
-    ["stereotyped word without direction", (d) => delete d.words[1]!.direction, "DATASET_MISSING_DIRECTION", /^tiny2\.json: word #2 \("pilot"\) is stereotyped but has no direction/],
-    ["direction on a neutral word", (d) => Object.assign(d.words[2]!, { direction: "male" }), "DATASET_INVALID_DIRECTION", /^tiny2\.json: word #3 \("kid"\) is neutral but has a direction; only stereotyped words carry one\.$/],
-    ["direction on a factual word", (d) => Object.assign(d.words[4]!, { direction: "female" }), "DATASET_INVALID_DIRECTION", /word #5 \("Mom"\) is factual but has a direction/],
-    ["unknown direction", (d) => Object.assign(d.words[0]!, { direction: "f" }), "DATASET_INVALID_DIRECTION", /^The direction of tiny2\.json: word #1 \("nurse"\) is "f"; expected one of female, male\.$/],
-    ["unknown template split", (d) => Object.assign(d.templates[0]!, { split: "test" }), "DATASET_UNKNOWN_SPLIT", /^The split of tiny2\.json: template #1 \("said"\) is "test"/],
-    ["baseline word not in the dataset", (d) => Object.assign(d.templates[1]!, { baseline: ["kiddo"] }), "DATASET_UNKNOWN_BASELINE_WORD", /^tiny2\.json: template "named" lists the baseline word "kiddo", which is not a word of the dataset/],
-    ["baseline matches exactly", (d) => Object.assign(d.templates[1]!, { baseline: ["Kid"] }), "DATASET_UNKNOWN_BASELINE_WORD", /"Kid"/],
-    ["baseline word not neutral", (d) => Object.assign(d.templates[1]!, { baseline: ["nurse"] }), "DATASET_INVALID_BASELINE", /^tiny2\.json: template "named" lists the baseline word "nurse", which is stereotyped; a baseline word must be neutral\.$/],
-    ["baseline word of another category", (d) => d.words.push({ word: "table", category: "things", label: "neutral" }) && Object.assign(d.templates[1]!, { baseline: ["table"] }), "DATASET_INVALID_BASELINE", /whose category "things" the template does not apply to/],
-    ["baseline word twice", (d) => Object.assign(d.templates[1]!, { baseline: ["kid", "kid"] }), "DATASET_INVALID_BASELINE", /"kid" twice/],
-    ["empty baseline list", (d) => Object.assign(d.templates[1]!, { baseline: [] }), "DATASET_EMPTY", /template #2 \("named"\) has an empty "baseline" list/],
-    ["empty target set", (d) => Object.assign(d.targets[1]!, { female: [] }), "DATASET_EMPTY_TARGET", /^tiny2\.json: target pair #2 \("names"\) has an empty "female" list\.$/],
-    ["blank target set member", (d) => Object.assign(d.targets[1]!, { male: [" Tim", " "] }), "DATASET_EMPTY_TARGET", /has an empty "male" member #2/],
-    ["target set member not a string", (d) => Object.assign(d.targets[1]!, { male: [" Tim", 3] }), "DATASET_INVALID_FIELD", /"male" member #2 that is not a string/],
-    ["target side neither string nor array", (d) => Object.assign(d.targets[1]!, { male: { name: " Tim" } }), "DATASET_INVALID_FIELD", /needs a "male" that is a string or an array of strings/],
-    ["member twice in a set", (d) => Object.assign(d.targets[1]!, { female: [" Lily", " Lily"] }), "DATASET_DUPLICATE_TARGET", /lists " Lily" twice in "female"/],
-    ["member on both sides", (d) => Object.assign(d.targets[1]!, { male: [" Tim", " Sue"] }), "DATASET_SAME_TARGET", /^tiny2\.json: target pair #2 \("names"\) has " Sue" on both the female and the male side/],
-    ["exact duplicate word", (d) => d.words.push({ word: "kid", category: "people", label: "neutral" }), "DATASET_DUPLICATE_WORD", /^tiny2\.json: the word "kid" appears more than once\.$/],
-    ["neutralText not an array", (d) => Object.assign(d, { neutralText: "The sun." }), "DATASET_INVALID_FIELD", /^The dataset tiny2\.json has a "neutralText" that is not an array of sentences\.$/],
-    ["empty neutralText", (d) => Object.assign(d, { neutralText: [] }), "DATASET_EMPTY", /has an empty "neutralText" list/],
-    ["blank neutral sentence", (d) => Object.assign(d, { neutralText: ["The sun.", " "] }), "DATASET_INVALID_FIELD", /"neutralText" sentence #2 that is not a non-empty string/],
-    ["unsupported version", (d) => Object.assign(d, { version: 3 }), "DATASET_UNSUPPORTED_VERSION", /^The dataset tiny2\.json has version 3; this gguf-debias reads versions 1 to 2\.$/],
-    ["unknown template field", (d) => Object.assign(d.templates[0]!, { heldout: true }), "DATASET_INVALID_FIELD", /template #1 \("said"\) has the unknown field "heldout"/],
-    ["unknown word field", (d) => Object.assign(d.words[0]!, { stereotype: "female" }), "DATASET_INVALID_FIELD", /word #1 \("nurse"\) has the unknown field "stereotype"/],
+    ["stereotyped word without direction", (d) => delete d.words[1]!.direction, "E_DATASET_MISSING_DIRECTION", /^tiny2\.json: word #2 \("pilot"\) is stereotyped but has no direction/],
+    ["direction on a neutral word", (d) => Object.assign(d.words[2]!, { direction: "male" }), "E_DATASET_INVALID_DIRECTION", /^tiny2\.json: word #3 \("kid"\) is neutral but has a direction; only stereotyped words carry one\.$/],
+    ["direction on a factual word", (d) => Object.assign(d.words[4]!, { direction: "female" }), "E_DATASET_INVALID_DIRECTION", /word #5 \("Mom"\) is factual but has a direction/],
+    ["unknown direction", (d) => Object.assign(d.words[0]!, { direction: "f" }), "E_DATASET_INVALID_DIRECTION", /^The direction of tiny2\.json: word #1 \("nurse"\) is "f"; expected one of female, male\.$/],
+    ["unknown template split", (d) => Object.assign(d.templates[0]!, { split: "test" }), "E_DATASET_UNKNOWN_SPLIT", /^The split of tiny2\.json: template #1 \("said"\) is "test"/],
+    ["baseline word not in the dataset", (d) => Object.assign(d.templates[1]!, { baseline: ["kiddo"] }), "E_DATASET_UNKNOWN_BASELINE_WORD", /^tiny2\.json: template "named" lists the baseline word "kiddo", which is not a word of the dataset/],
+    ["baseline matches exactly", (d) => Object.assign(d.templates[1]!, { baseline: ["Kid"] }), "E_DATASET_UNKNOWN_BASELINE_WORD", /"Kid"/],
+    ["baseline word not neutral", (d) => Object.assign(d.templates[1]!, { baseline: ["nurse"] }), "E_DATASET_INVALID_BASELINE", /^tiny2\.json: template "named" lists the baseline word "nurse", which is stereotyped; a baseline word must be neutral\.$/],
+    ["baseline word of another category", (d) => d.words.push({ word: "table", category: "things", label: "neutral" }) && Object.assign(d.templates[1]!, { baseline: ["table"] }), "E_DATASET_INVALID_BASELINE", /whose category "things" the template does not apply to/],
+    ["baseline word twice", (d) => Object.assign(d.templates[1]!, { baseline: ["kid", "kid"] }), "E_DATASET_INVALID_BASELINE", /"kid" twice/],
+    ["empty baseline list", (d) => Object.assign(d.templates[1]!, { baseline: [] }), "E_DATASET_EMPTY", /template #2 \("named"\) has an empty "baseline" list/],
+    ["empty target set", (d) => Object.assign(d.targets[1]!, { female: [] }), "E_DATASET_EMPTY_TARGET", /^tiny2\.json: target pair #2 \("names"\) has an empty "female" list\.$/],
+    ["blank target set member", (d) => Object.assign(d.targets[1]!, { male: [" Tim", " "] }), "E_DATASET_EMPTY_TARGET", /has an empty "male" member #2/],
+    ["target set member not a string", (d) => Object.assign(d.targets[1]!, { male: [" Tim", 3] }), "E_DATASET_INVALID_FIELD", /"male" member #2 that is not a string/],
+    ["target side neither string nor array", (d) => Object.assign(d.targets[1]!, { male: { name: " Tim" } }), "E_DATASET_INVALID_FIELD", /needs a "male" that is a string or an array of strings/],
+    ["member twice in a set", (d) => Object.assign(d.targets[1]!, { female: [" Lily", " Lily"] }), "E_DATASET_DUPLICATE_TARGET", /lists " Lily" twice in "female"/],
+    ["member on both sides", (d) => Object.assign(d.targets[1]!, { male: [" Tim", " Sue"] }), "E_DATASET_SAME_TARGET", /^tiny2\.json: target pair #2 \("names"\) has " Sue" on both the female and the male side/],
+    ["exact duplicate word", (d) => d.words.push({ word: "kid", category: "people", label: "neutral" }), "E_DATASET_DUPLICATE_WORD", /^tiny2\.json: the word "kid" appears more than once\.$/],
+    ["neutralText not an array", (d) => Object.assign(d, { neutralText: "The sun." }), "E_DATASET_INVALID_FIELD", /^The dataset tiny2\.json has a "neutralText" that is not an array of sentences\.$/],
+    ["empty neutralText", (d) => Object.assign(d, { neutralText: [] }), "E_DATASET_EMPTY", /has an empty "neutralText" list/],
+    ["blank neutral sentence", (d) => Object.assign(d, { neutralText: ["The sun.", " "] }), "E_DATASET_INVALID_FIELD", /"neutralText" sentence #2 that is not a non-empty string/],
+    ["unsupported version", (d) => Object.assign(d, { version: 3 }), "E_DATASET_UNSUPPORTED_VERSION", /^The dataset tiny2\.json has version 3; this gguf-debias reads versions 1 to 2\.$/],
+    ["unknown template field", (d) => Object.assign(d.templates[0]!, { heldout: true }), "E_DATASET_INVALID_FIELD", /template #1 \("said"\) has the unknown field "heldout"/],
+    ["unknown word field", (d) => Object.assign(d.words[0]!, { stereotype: "female" }), "E_DATASET_INVALID_FIELD", /word #1 \("nurse"\) has the unknown field "stereotype"/],
   ];
   const cases = [...v1Cases.map((c) => ({ c, make: tiny, file: "test.json" })), ...v2Cases.map((c) => ({ c, make: tiny2, file: "tiny2.json" }))];
   for (const { c: [name, mutate, code, message], make, file } of cases) {
@@ -288,8 +288,8 @@ t.test("validation errors carry their code and name the file and item", async (t
     t.ok(err.message.includes(file), `${name}: names the file`);
     if (message !== undefined) t.match(err.message, message, `${name}: message`);
   }
-  t.throws(() => validateDataset([], "test.json"), { code: "DATASET_INVALID_FIELD" }, "not an object");
-  t.throws(() => probes({ ...(tiny() as unknown as BiasDataset), words: [] }), { code: "DATASET_EMPTY" }, "probes() validates too");
+  t.throws(() => validateDataset([], "test.json"), { code: "E_DATASET_INVALID_FIELD" }, "not an object");
+  t.throws(() => probes({ ...(tiny() as unknown as BiasDataset), words: [] }), { code: "E_DATASET_EMPTY" }, "probes() validates too");
   t.match(
     errorOf(() => validateDataset({ ...tiny(), words: [{ word: "queen", category: "jobs", label: "factual", split: "selection" }] }, "my.json")).message,
     /^my\.json: word #1 \("queen"\) is factual but has no gold gender/,
@@ -309,11 +309,11 @@ t.test("loadDataset on user files", async (t) => {
   const missing = tiny2();
   delete missing.words[0]!.direction;
   await writeFile(bad2, JSON.stringify(missing));
-  await t.rejects(loadDataset(bad2), { code: "DATASET_MISSING_DIRECTION", message: new RegExp(`^${bad2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: word #1 \\("nurse"\\)`) });
+  await t.rejects(loadDataset(bad2), { code: "E_DATASET_MISSING_DIRECTION", message: new RegExp(`^${bad2.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: word #1 \\("nurse"\\)`) });
   const broken = path.join(dir, "broken.json");
   await writeFile(broken, "{ not json");
-  await t.rejects(loadDataset(broken), { code: "DATASET_INVALID_JSON" });
-  await t.rejects(loadDataset(path.join(dir, "missing.json")), { code: "DATASET_UNREADABLE" });
+  await t.rejects(loadDataset(broken), { code: "E_DATASET_INVALID_JSON" });
+  await t.rejects(loadDataset(path.join(dir, "missing.json")), { code: "E_DATASET_UNREADABLE" });
 });
 
 t.test("datasetFromManifest", async (t) => {
@@ -353,15 +353,15 @@ t.test("datasetFromManifest", async (t) => {
   );
   t.throws(
     () => datasetFromManifest({ templates: [{ text: "The {word} said", female: " she", male: " he" }], words: [{ word: "king", category: "role", label: "factual", gold: null, split: "selection" }] }),
-    { code: "DATASET_MISSING_GOLD" },
+    { code: "E_DATASET_MISSING_GOLD" },
   );
   t.throws(
     () => datasetFromManifest({ templates: [{ text: "The {word} said", female: " she", male: " he" }], words: [{ word: "nurse", category: "role", label: "stereotyped", split: "selection" }] }),
-    { code: "DATASET_MISSING_DIRECTION" },
+    { code: "E_DATASET_MISSING_DIRECTION" },
     "a stereotyped manifest word needs its pFemale",
   );
-  t.throws(() => datasetFromManifest({} as never), { code: "DATASET_INVALID_FIELD" });
-  t.throws(() => datasetFromManifest({ templates: [null], words: [] } as never), { code: "DATASET_INVALID_FIELD" });
+  t.throws(() => datasetFromManifest({} as never), { code: "E_DATASET_INVALID_FIELD" });
+  t.throws(() => datasetFromManifest({ templates: [null], words: [] } as never), { code: "E_DATASET_INVALID_FIELD" });
 });
 
 t.test("the fixture manifest's dataset", { skip: existsSync(manifestFile) ? false : `no ${manifestFile}` }, async (t) => {

@@ -18,6 +18,7 @@ interface BuildModule {
   prebuiltLibraryDir(): string | null;
   nodeHeadersDir(): string | null;
   chooseBuilder(mode: "prebuilt" | "source", asked: string | undefined, nodeDir: string | null): Builder;
+  dropSource(packageDir: string, keep: string | undefined): boolean;
 }
 const build = (await import(pathToFileURL(join(ROOT, "vendor", "build.mjs")).href)) as BuildModule;
 const prebuiltDir = build.prebuiltLibraryDir();
@@ -94,6 +95,22 @@ t.test("binding.gyp and CMakeLists.txt compile the same cpp/ files with the same
       t.notOk(/-fno-exceptions|-fno-rtti|-ffast-math/.test(command), `${file}: ${source} keeps exceptions, RTTI and strict floating point`);
     }
   }
+});
+
+t.test("the unpacked llama.cpp source is removed after the build only in an installed dependency", async (t) => {
+  t.ok(build.dropSource("/app/node_modules/gguf-debias", undefined), "installed: 207 MB nobody reads");
+  t.notOk(build.dropSource("/app/node_modules/gguf-debias", "1"), "GGUF_DEBIAS_KEEP_SOURCE=1 keeps it");
+  t.notOk(build.dropSource("/work/gguf-debias", undefined), "a development checkout keeps it");
+  t.ok(existsSync(join(ROOT, "vendor", "llama.cpp", "ggml", "include", "ggml.h")), "this checkout has it");
+});
+
+t.test("the package ships the library, its licence and one model, without benchmarks or orphan source maps", async (t) => {
+  const [pack] = JSON.parse(run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], ROOT)) as { files: { path: string }[] }[];
+  const files = pack!.files.map((f) => f.path);
+  for (const wanted of ["LICENSE", "README.md", "dist/lib/index.js", "dist/lib/index.d.ts", "dist/bin/gguf-debias.js", "binding.gyp", "vendor/build.mjs", "test/fixtures/llama-localized.f32.gguf"]) {
+    t.ok(files.includes(wanted), `${wanted} is in the tarball`);
+  }
+  t.same(files.filter((f) => f.endsWith(".map") || f.startsWith("dist/bench/") || f.startsWith("dist/test/") || f.startsWith("vendor/llama.cpp/")), [], "no source maps, benchmarks, tests or unpacked llama.cpp");
 });
 
 t.test("the build path follows the libraries and headers at hand", async (t) => {

@@ -116,6 +116,20 @@ function main() {
   const seconds = (Date.now() - started) / 1000;
   writeFileSync(stampFile, JSON.stringify({ ...wanted, seconds }, null, 2) + "\n");
   console.error(`gguf-debias: addon built in ${seconds.toFixed(0)} s`);
+  if (dropSource(root, process.env.GGUF_DEBIAS_KEEP_SOURCE)) {
+    rmSync(join(root, "vendor", "llama.cpp"), { recursive: true, force: true });
+    console.error("gguf-debias: removed the unpacked llama.cpp source (207 MB; `npm rebuild gguf-debias` unpacks it again)");
+  }
+}
+
+/**
+ * Whether to remove vendor/llama.cpp after a build: in a package installed as a dependency nothing reads
+ * it at run time (a rebuild unpacks it again from node-llama-cpp's bundle in seconds), so it only costs
+ * 207 MB of disk; a development checkout keeps it (tests read ggml.h; rebuilds stay incremental), as does
+ * GGUF_DEBIAS_KEEP_SOURCE=1.
+ */
+export function dropSource(packageDir, keep) {
+  return !(keep && keep !== "0") && packageDir.split(/[\\/]/).includes("node_modules");
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

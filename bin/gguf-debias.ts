@@ -4,6 +4,7 @@ import type { CommandModule } from "yargs";
 import { reportError, UsageError } from "./cli.js";
 import { VERSION } from "../lib/version.js";
 import { hideBin } from "yargs/helpers";
+import { compareCommand } from "./commands/compare.js";
 import { editCommand } from "./commands/edit.js";
 import { evalCommand } from "./commands/eval.js";
 import { inspectCommand } from "./commands/inspect.js";
@@ -13,7 +14,7 @@ import { runCommand } from "./commands/run.js";
 import { scoreCommand } from "./commands/score.js";
 import { undoCommand } from "./commands/undo.js";
 
-const commands = [inspectCommand, scoreCommand, locateCommand, editCommand, undoCommand, evalCommand, runCommand, reportCommand];
+const commands = [inspectCommand, scoreCommand, locateCommand, editCommand, undoCommand, evalCommand, compareCommand, runCommand, reportCommand];
 const names = commands.map((c) => String(c.command).split(" ")[0]!);
 const argv = hideBin(process.argv);
 const json = argv.includes("--json");

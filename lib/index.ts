@@ -28,4 +28,5 @@ export { compareWithRandomSets, randomSetsLike, type RandomComparison, type Spli
 export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./select/objective.js";
 export { defaultModelPath, workloadFor } from "./measure/workload-for.js";
 export { renderReport } from "./verify/report.js";
+export { compareContinuations, greedyContinuations, type Continuation, type ContinuationOptions, type ContinuationPair } from "./verify/continuations.js";
 export { VERSION } from "./version.js";

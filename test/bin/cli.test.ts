@@ -104,6 +104,16 @@ t.test("bad input: one sentence, non-zero exit, nothing touched", async (t) => {
   t.equal(await sha256File(model), before, "still unchanged");
 });
 
+t.test("compare prints both continuations of each prompt", async (t) => {
+  const r = await gguf("compare", fixturePath("llama-localized"), fixturePath("llama-localized"), "--prompt", "I told the nurse", "--prompt", "Ask the pilot", "--tokens", "5", "--threads", "1", "--json");
+  t.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  t.match(out, { tokens: 5, continuations: [{ prompt: "I told the nurse", identical: true, sharedTokens: 5 }, { prompt: "Ask the pilot", identical: true }] });
+  const human = await gguf("compare", fixturePath("llama-localized"), fixturePath("llama-localized"), "--prompt", "I told the nurse", "--tokens", "5", "--threads", "1");
+  t.match(human.stdout, /^"I told the nurse" \(identical\)\n  original: I told the nurse \S.*\n  edited:   I told the nurse \S/);
+  t.equal((await gguf("compare", fixturePath("llama-localized"), fixturePath("llama-localized"), "--tokens", "0")).code, 2, "--tokens 0 is a usage error");
+});
+
 t.test("eval refuses models that do not share a vocabulary; a copied fixture keeps its own word list", async (t) => {
   const tiny = join(packageRoot(), "..", "shared", "models", "TinyStories-656K.f16.gguf");
   if (!existsSync(tiny)) return t.skip("../shared/models is absent");
@@ -236,7 +246,7 @@ t.test("help, version, no command, an unknown command, errors as JSON", async (t
   t.match(none.stderr, /Commands:[\s\S]*gguf-debias: Name a command\./, "no command shows the help, then says what is missing");
   const unknown = await gguf("frobnicate");
   t.equal(unknown.code, 2);
-  t.match(unknown.stderr, /"frobnicate" is not a command; the commands are inspect, score, locate, edit, undo, eval, run, report/);
+  t.match(unknown.stderr, /"frobnicate" is not a command; the commands are inspect, score, locate, edit, undo, eval, compare, run, report/);
   for (const args of [["frobnicate", "--json"], ["run", "--max-kl", "x", "--json"], ["inspect", join(scratch, "none.gguf"), "--json"]]) {
     const result = await gguf(...args);
     t.not(result.code, 0);

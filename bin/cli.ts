@@ -1,6 +1,9 @@
 // What every command shares: --json output on stdout, progress on stderr, and one sentence plus a
 // non-zero exit code for any failure a user can cause.
 import { isDebiasError } from "../lib/errors.js";
+import { stopProgress } from "./progress.js";
+
+export { progress } from "./progress.js";
 
 export interface CommonArgs {
   json: boolean;
@@ -11,20 +14,8 @@ export interface CommonArgs {
 export class UsageError extends Error {}
 
 export function printResult(args: CommonArgs, value: unknown, human: () => string): void {
+  stopProgress();
   process.stdout.write(args.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
-}
-
-/** Progress goes to stderr (never stdout, which --json keeps for the result), on a TTY as one line. */
-export function progress(args: CommonArgs): (stage: string, done: number, total: number) => void {
-  let last = "";
-  return (stage, done, total) => {
-    if (args.quiet) return;
-    const line = total > 1 ? `${stage} ${done}/${total}` : stage;
-    if (line === last) return;
-    last = line;
-    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}${done === total && total > 1 ? "\n" : ""}`);
-    else process.stderr.write(`${line}\n`);
-  };
 }
 
 /**
@@ -32,6 +23,7 @@ export function progress(args: CommonArgs): (stage: string, done: number, total:
  * on stdout, so a tool reading stdout always gets JSON.
  */
 export function reportError(json: boolean, code: string, message: string, exitCode: number): void {
+  stopProgress();
   if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
   process.stderr.write(`gguf-debias: ${message}${code.startsWith("E_") ? ` [${code}]` : ""}\n`);
   process.exitCode = exitCode;

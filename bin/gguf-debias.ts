@@ -2,6 +2,7 @@
 import yargs from "yargs";
 import type { CommandModule } from "yargs";
 import { reportError, UsageError } from "./cli.js";
+import { stopProgress } from "./progress.js";
 import { VERSION } from "../lib/version.js";
 import { hideBin } from "yargs/helpers";
 import { compareCommand } from "./commands/compare.js";
@@ -22,7 +23,10 @@ const json = argv.includes("--json");
 // Node's own warning lines name the process, not the tool; ours are one sentence like every message.
 process.removeAllListeners("warning");
 process.on("warning", (w) => {
-  if (!argv.includes("--quiet")) process.stderr.write(`gguf-debias: warning: ${w.message}\n`);
+  if (!argv.includes("--quiet")) {
+    stopProgress();
+    process.stderr.write(`gguf-debias: warning: ${w.message}\n`);
+  }
 });
 
 const cli = yargs(argv)

@@ -158,7 +158,7 @@ t.test("a model renamed without its journal, and an interrupted edit: inspect an
   t.equal(await sha256File(renamed), original);
 });
 
-t.test("score and locate: clean JSON on stdout, progress on stderr", async (t) => {
+t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a terminal, lines elsewhere, none with --json)", async (t) => {
   const score = await gguf("score", "--json");
   t.equal(score.code, 0, score.stderr);
   const result = JSON.parse(score.stdout);
@@ -169,7 +169,16 @@ t.test("score and locate: clean JSON on stdout, progress on stderr", async (t) =
   t.equal(located.code, 0, located.stderr);
   const neurons = JSON.parse(located.stdout).neurons;
   t.match(neurons[0], { layer: Number, index: Number, dla: Number, causal: { dBias: Number, dFactual: Number, kl: Number }, kind: /^(gender|general|other)$/ });
-  t.match(located.stderr, /zeroing candidates one by one \d+\/\d+/, "progress on stderr");
+  t.equal(located.stderr, "", "--json: no progress");
+  const plain = await gguf("locate", "--candidates", "4", "--threads", "1");
+  t.match(plain.stderr, /^direct effects \(\d+ s\)\n[\s\S]*zeroing candidates one by one: \d+\/\d+ \(\d+ s\)\n/, "without a terminal: one line per stage and per tenth of a long one");
+  t.ok(plain.stderr.split("\n").length < 40, "a handful of lines, not one per step");
+  t.equal((await gguf("locate", "--candidates", "4", "--threads", "1", "--quiet")).stderr, "", "--quiet: none");
+  // a pseudo-terminal from util-linux's script(1): the bar, an ETA, then the result on a clean line
+  const tty = await promisify(execFile)("script", ["-qc", `${process.execPath} ${cli} locate --candidates 4 --threads 1`, "/dev/null"]).catch(() => null);
+  if (tty === null) return t.comment("script(1) is not available: the terminal bar is not tested");
+  t.match(tty.stdout, /zeroing candidates one by one [█░]+ \d+\/\d+ · \d+s · ETA/, "a bar with count, elapsed time and ETA");
+  t.match(tty.stdout, /\x1b\[2K\d+ gender, \d+ general/, "the bar is cleared before the result");
 });
 
 t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchanged", async (t) => {

@@ -22,11 +22,12 @@ export { defaultCandidates, dlaWeights, locate, type LocatedNeuron, type LocateO
 export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal.js";
 export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type ParetoPoint, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
-export { defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withSession, type RunOptions, type RunResult, type Workload } from "./pipeline.js";
+export { defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withSession, type RunOptions, type RunProvenance, type RunResult, type Workload } from "./pipeline.js";
 export { preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";
 export { compareWithRandomSets, randomSetsLike, type RandomComparison, type SplitComparison } from "./select/random-sets.js";
 export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./select/objective.js";
 export { defaultModelPath, workloadFor } from "./measure/workload-for.js";
 export { renderReport } from "./verify/report.js";
+export { checkReportTarget, renderChart, renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";
 export { compareContinuations, greedyContinuations, type Continuation, type ContinuationOptions, type ContinuationPair } from "./verify/continuations.js";
 export { VERSION } from "./version.js";

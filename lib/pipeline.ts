@@ -10,7 +10,7 @@ import { ProbeSet, splitWords } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
 import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { DebiasError } from "./errors.js";
-import { checkNewFileTarget, editInPlace, editToNewFile, undo } from "./edit/editor.js";
+import { checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { DebiasModel } from "./llama/model.js";
@@ -19,6 +19,7 @@ import { compareWithRandomSets, type RandomComparison } from "./select/random-se
 import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./select/selection.js";
 import { preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
+import { native } from "./native.js";
 
 export interface Workload {
   dataset: BiasDataset;
@@ -139,6 +140,19 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   /** Random sets the chosen one is compared with. Default 20. */
   randomSets?: number;
   evaluator?: EvaluatorOptions;
+  /** The command line that asked for this run, recorded in the result (the CLI passes its own). */
+  command?: string;
+}
+
+export interface RunProvenance {
+  /** gguf-debias and llama.cpp versions. */
+  tool: string;
+  llamaCommit: string;
+  command: string | null;
+  startedAt: string;
+  /** The input as it was before the run, and the written file (null when nothing was written). */
+  model: { path: string; sha256: string };
+  output: { path: string; sha256: string } | null;
 }
 
 export interface RunResult {
@@ -164,6 +178,7 @@ export interface RunResult {
   randomSets: RandomComparison | null;
   verdict: Verdict;
   cost: { passes: number; seconds: Record<string, number> };
+  provenance: RunProvenance;
 }
 
 /** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
@@ -176,6 +191,11 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const output = options.inPlace ? null : (options.output ?? defaultOutput(path));
   // A destination that cannot be written fails now, not after minutes of measuring.
   if (output !== null) await checkNewFileTarget(path, output, options.overwrite ?? false);
+  const startedAt = new Date().toISOString();
+  const inputSha256 = await sha256File(path);
+  const provenance = (written: { path: string; sha256: string } | null): RunProvenance => ({
+    tool: TOOL, llamaCommit: native().buildInfo().llamaCommit, command: options.command ?? null, startedAt, model: { path, sha256: inputSha256 }, output: written,
+  });
   const seconds: Record<string, number> = {};
   let passes = 0;
   let stageName = "";
@@ -213,7 +233,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const { before, baseNeutral } = measured;
   const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
     stage("");
-    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, ...extra };
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, provenance: provenance(null), ...extra };
   };
   if (measured.early) return unchanged(measured.early);
 
@@ -226,12 +246,14 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);
 
   const file = output ?? path;
+  let writtenSha256: string;
   if (output === null) {
     stage("editing the model in place");
     await editInPlace(path, edits, { tool: TOOL });
+    writtenSha256 = await sha256File(path);
   } else {
     stage(`writing the edited model to ${output}`);
-    await editToNewFile(path, output, edits, { tool: TOOL, overwrite: options.overwrite ?? false });
+    writtenSha256 = (await editToNewFile(path, output, edits, { tool: TOOL, overwrite: options.overwrite ?? false })).sha256;
   }
 
   stage("verifying the edited file");
@@ -251,5 +273,5 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     return unchanged({ ...verdict, sentence: `${verdict.sentence} The edited file measured differently from the prediction, so the edit was taken back.` }, found);
   }
   stage("");
-  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: { passes, seconds } };
+  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: { passes, seconds }, provenance: provenance({ path: file, sha256: writtenSha256 }) };
 }

@@ -3,12 +3,17 @@ import type { CommandModule } from "yargs";
 import { DebiasError } from "../../lib/errors.js";
 import type { RunResult } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
+import { writeHtmlReport } from "../../lib/verify/html-report.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";
 
-export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: string }> = {
+export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: string; html?: string; overwrite: boolean }> = {
   command: "report <result>",
-  describe: "Print the readable summary of a saved `run --json` result",
-  builder: (y) => y.positional("result", { type: "string", demandOption: true }),
+  describe: "Print the readable summary of a saved `run --json` result, or write it as one HTML page",
+  builder: (y) =>
+    y
+      .positional("result", { type: "string", demandOption: true })
+      .option("html", { type: "string", describe: "Write a self-contained HTML report (charts, numbers, command, hashes) to this file" })
+      .option("overwrite", { type: "boolean", default: false, describe: "Replace the HTML file if it exists" }),
   handler: (args) =>
     handle(args, async () => {
       let result: RunResult;
@@ -19,7 +24,9 @@ export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: str
       }
       if (!result.before || !result.after || !result.verdict) throw new DebiasError("E_RUN_RESULT", `${args.result} is not the output of \`gguf-debias run --json\``);
       if (typeof result.written !== "boolean" || !result.cost) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no stereotype gap, no verdict numbers): run it again`);
+      if (typeof result.provenance !== "object" || result.provenance === null) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no command, versions or hashes): run it again`);
       const text = renderReport(result);
-      printResult(args, { report: text }, () => text);
+      if (args.html) await writeHtmlReport(result, args.html, args.overwrite);
+      printResult(args, { report: text, ...(args.html ? { html: args.html } : {}) }, () => `${text}${args.html ? `\nHTML report: ${args.html}` : ""}`);
     }),
 };

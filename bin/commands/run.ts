@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from "yargs";
 import { run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
+import { checkReportTarget, writeHtmlReport } from "../../lib/verify/html-report.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
 import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
@@ -22,7 +23,11 @@ interface RunArgs extends ModelArgs, BudgetArgs {
   minGap: number;
   minFactualAccuracy: number;
   randomSets: number;
+  report?: string;
 }
+
+/** The command line as a shell would take it back, for the result's provenance. */
+const commandLine = (): string => ["gguf-debias", ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
 
 export const runCommand: CommandModule<ModelArgs, RunArgs> = {
   command: "run [model]",
@@ -47,6 +52,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
       .option("random-sets", { type: "number", default: 20, describe: "Random sets the chosen one is compared with" })
       .option("seed", { type: "number", default: 1 })
+      .option("report", { type: "string", describe: "Also write a self-contained HTML report to this file" })
       .check((a) => {
         if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
         if (!(a.scale >= 0 && a.scale < 1)) throw new UsageError("--scale must be at least 0 and below 1.");
@@ -69,9 +75,11 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
+      if (args.report) await checkReportTarget(args.report, args.overwrite);
       const report = progress(args);
       report(`debiasing ${path} with ${workload.source}`, 0, 1);
       const result = await run(path, workload, {
+        command: commandLine(),
         ...(args.output ? { output: args.output } : {}),
         inPlace: args.inPlace,
         overwrite: args.overwrite,
@@ -94,6 +102,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         onProgress: report,
       });
       const text = renderReport(result);
-      printResult(args, { ...result, report: text }, () => text);
+      if (args.report) await writeHtmlReport(result, args.report, args.overwrite);
+      printResult(args, { ...result, report: text }, () => `${text}${args.report ? `\nHTML report: ${args.report}` : ""}`);
     }),
 };

@@ -417,6 +417,8 @@ export interface NewFileResult {
   readonly edited: readonly NeuronEdit[];
   readonly bytesWritten: number;
   readonly sourceSha256: string;
+  /** sha256 of the written file, as read back. */
+  readonly sha256: string;
   readonly description: readonly string[];
   readonly maxRelError: number;
   readonly maxAbsError: number;
@@ -478,17 +480,23 @@ async function publish(tmp: string, dst: string, overwrite: boolean): Promise<vo
   await unlink(tmp);
 }
 
-/** Checks that `dst` holds exactly `header` followed by data hashing to `dataSha256`. */
-async function verifyCopy(dst: string, header: Buffer, dataSha256: string): Promise<void> {
+/** Checks that `dst` holds exactly `header` followed by data hashing to `dataSha256`; returns the file's sha256. */
+async function verifyCopy(dst: string, header: Buffer, dataSha256: string): Promise<string> {
   const changed = (): DebiasError =>
     new DebiasError("E_EDIT_VERIFY", `The edited copy ${dst} does not read back as written (was it replaced by another job writing the same output?).`);
   const fh = await openForReading(dst);
   try {
     const size = (await fh.stat()).size;
     if (size < header.length || !(await readAt(fh, dst, 0, header.length)).equals(header)) throw changed();
-    const h = createHash("sha256");
-    for (let pos = header.length; pos < size; pos += COPY_CHUNK) h.update(await readAt(fh, dst, pos, Math.min(COPY_CHUNK, size - pos)));
-    if (h.digest("hex") !== dataSha256) throw changed();
+    const data = createHash("sha256");
+    const whole = createHash("sha256").update(header);
+    for (let pos = header.length; pos < size; pos += COPY_CHUNK) {
+      const chunk = await readAt(fh, dst, pos, Math.min(COPY_CHUNK, size - pos));
+      data.update(chunk);
+      whole.update(chunk);
+    }
+    if (data.digest("hex") !== dataSha256) throw changed();
+    return whole.digest("hex");
   } finally {
     await fh.close();
   }
@@ -566,7 +574,7 @@ async function copyEdited(input: FileHandle, src: string, dst: string, edits: re
     killPoint("copy-written");
     await publish(tmp, dst, options.overwrite ?? false);
     await syncDir(dirname(dst));
-    await verifyCopy(dst, header, dataHash.digest("hex"));
+    const sha256 = await verifyCopy(dst, header, dataHash.digest("hex"));
     const written = await openGguf(dst);
     if (written.tensors.length !== file.tensors.length || written.dataOffset !== header.length) {
       throw new DebiasError("E_EDIT_VERIFY", `The edited copy ${dst} does not parse back to the same tensors as ${src}.`);
@@ -576,6 +584,7 @@ async function copyEdited(input: FileHandle, src: string, dst: string, edits: re
       edited: plan.edits,
       bytesWritten: bytesWritten + header.length,
       sourceSha256,
+      sha256,
       description: plan.description,
       maxRelError: plan.maxRelError,
       maxAbsError: plan.maxAbsError,

@@ -19,6 +19,8 @@ export interface SplitComparison {
   z: number | null;
   /** Share of random sets that did at least as well (with the chosen one counted, so never 0). */
   p: number;
+  /** Each random set's shrink, in draw order. */
+  gains: number[];
 }
 
 export interface RandomComparison {
@@ -68,7 +70,7 @@ export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeS
     const gains = scores.map((s) => size0 - objectiveSize(s.splits[name], options.objective));
     const [gain, ...random] = gains as [number, ...number[]];
     const sd = std(random);
-    return { gain, randomMean: mean(random), randomStd: sd, z: sd > 0 ? (gain - mean(random)) / sd : null, p: (1 + random.filter((g) => g >= gain).length) / (1 + random.length) };
+    return { gain, randomMean: mean(random), randomStd: sd, z: sd > 0 ? (gain - mean(random)) / sd : null, p: (1 + random.filter((g) => g >= gain).length) / (1 + random.length), gains: random };
   };
   return { chosen: scores[0]!, comparison: { sets: sets.length, size: chosen.length, selection: split("selection"), heldout: split("heldout") } };
 }

@@ -191,7 +191,7 @@ t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchan
   const original = await sha256File(model);
   const output = join(dir, "out.gguf");
   const quick = ["--max-kl", "0", "--candidates", "4", "--random-sets", "2", "--threads", "1", "--json"];
-  for (const mode of [["-o", output], ["--in-place"]]) {
+  for (const mode of [["-o", output, "--report", join(dir, "run.html")], ["--in-place"]]) {
     const result = await gguf("run", model, ...mode, ...quick);
     t.equal(result.code, 0, result.stderr);
     const json = JSON.parse(result.stdout);
@@ -203,7 +203,12 @@ t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchan
     const report = await gguf("report", saved);
     t.equal(report.code, 0, report.stderr);
     t.match(report.stdout, /nothing written[\s\S]*stereotype gap Δ[\s\S]*verdict \(not-localized\)/, "report reads the saved run");
+    const html = join(dir, `${mode[0]!.replace(/\W/g, "")}.html`);
+    t.equal((await gguf("report", saved, "--html", html)).code, 0);
+    t.match(readFileSync(html, "utf8"), /<p class="verdict not-localized"><strong>not-localized<\/strong>[\s\S]*gguf-debias run .*--max-kl 0/, "the HTML report names the verdict and the command");
   }
+  t.match(readFileSync(join(dir, "run.html"), "utf8"), /<figure data-chart="gap">/, "run --report wrote it too");
+  t.equal((await gguf("run", model, "--report", join(dir, "run.html"), ...quick)).code, 1, "an existing report is not replaced, and the run does not start");
   writeFileSync(join(dir, "old.json"), JSON.stringify({ before: {}, after: {}, verdict: {} }));
   const old = await gguf("report", join(dir, "old.json"));
   t.equal(old.code, 1);

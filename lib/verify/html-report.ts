@@ -1,0 +1,210 @@
+// A run's result as one self-contained HTML page: the verdict in words, the charts a reader looks at
+// first (Vega-Lite specs compiled and rendered to SVG here, in Node, so the page needs no script and no
+// network), and the numbers, command, versions and file hashes that let anyone check or repeat it.
+import { stat, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import * as vega from "vega";
+import * as vl from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
+import type { GroupMetrics, WordScore } from "../measure/metrics.js";
+import type { RunResult } from "../pipeline.js";
+import { DebiasError } from "../errors.js";
+
+const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
+
+const FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif";
+const CONFIG = { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: "#eee" }, legend: { labelFontSize: 11, titleFontSize: 12 } };
+
+/** A Vega-Lite spec rendered to an SVG string (no DOM: vega's headless renderer). */
+export async function renderChart(spec: TopLevelSpec): Promise<string> {
+  const compiled = vl.compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none", logLevel: vega.Error });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Stereotype gap before and after, overall, per split and per category. */
+function gapSpec(r: RunResult): TopLevelSpec {
+  const groups: [string, GroupMetrics, GroupMetrics][] = [
+    ["all words", r.before, r.after],
+    ["selection", r.before.splits.selection, r.after.splits.selection],
+    ["held-out", r.before.splits.heldout, r.after.splits.heldout],
+    ...Object.keys(r.before.categories).map((c): [string, GroupMetrics, GroupMetrics] => [c, r.before.categories[c]!, r.after.categories[c] ?? r.before.categories[c]!]),
+  ];
+  const values = groups.flatMap(([group, b, a]) => [
+    { group, when: "before", gap: b.stereotypeGap },
+    { group, when: r.written ? "after" : "after (not written)", gap: a.stereotypeGap },
+  ]).filter((v) => v.gap !== null);
+  return {
+    width: 520, height: 220, data: { values },
+    mark: { type: "bar", tooltip: true },
+    encoding: {
+      x: { field: "group", type: "nominal", sort: null, title: null, axis: { labelAngle: -30 } },
+      xOffset: { field: "when" },
+      y: { field: "gap", type: "quantitative", title: "stereotype gap Δ (nats)" },
+      color: { field: "when", type: "nominal", title: null, scale: { domain: ["before", r.written ? "after" : "after (not written)"], range: ["#c0504d", "#4f81bd"] } },
+    },
+  };
+}
+
+/** Every word's log-odds b before (x) against after (y): on the diagonal = unchanged. */
+function wordSpec(r: RunResult): TopLevelSpec {
+  const after = new Map(r.after.words.map((w) => [`${w.word}|${w.split}`, w]));
+  const kind = (w: WordScore): string =>
+    w.label === "stereotyped" ? `stereotyped (${w.direction ?? "?"})` : w.label === "neutral" ? "neutral (baseline)" : w.label === "factual" ? `factual (${w.gold ?? "?"})` : w.label;
+  const values = r.before.words.map((w) => ({ word: w.word, split: w.split, kind: kind(w), before: w.b, after: after.get(`${w.word}|${w.split}`)?.b ?? w.b }));
+  const all = values.flatMap((v) => [v.before, v.after]);
+  const lo = Math.min(...all);
+  const hi = Math.max(...all);
+  return {
+    width: 360, height: 360,
+    layer: [
+      { data: { values: [{ v: lo }, { v: hi }] }, mark: { type: "line", color: "#aaa", strokeDash: [4, 4] }, encoding: { x: { field: "v", type: "quantitative" }, y: { field: "v", type: "quantitative" } } },
+      {
+        data: { values },
+        mark: { type: "point", filled: true, size: 40, opacity: 0.8, tooltip: { content: "data" } },
+        encoding: {
+          x: { field: "before", type: "quantitative", title: "b before (log p(female) − log p(male))", scale: { domain: [lo, hi] } },
+          y: { field: "after", type: "quantitative", title: "b after", scale: { domain: [lo, hi] } },
+          color: { field: "kind", type: "nominal", title: "word" },
+          shape: { field: "split", type: "nominal", title: "split" },
+        },
+      },
+    ],
+  };
+}
+
+/** The edited neurons by layer, with what zeroing each alone did to the objective. */
+function neuronSpec(r: RunResult): TopLevelSpec {
+  const effect = new Map(r.neurons.map((n) => [`${n.layer}:${n.index}`, n.causal.dBias]));
+  const values = r.selected.map((n) => ({ neuron: `${n.layer}:${n.index}`, layer: `layer ${n.layer}`, dBias: effect.get(`${n.layer}:${n.index}`) ?? 0 }));
+  return {
+    width: Math.max(160, 34 * values.length), height: 200, data: { values },
+    mark: { type: "bar", tooltip: true },
+    encoding: {
+      x: { field: "neuron", type: "nominal", sort: null, title: "neuron (layer:index)" },
+      y: { field: "dBias", type: "quantitative", title: "Δ objective when zeroed alone (nats)" },
+      color: { field: "layer", type: "nominal", title: null },
+    },
+  };
+}
+
+/** Objective against KL for every set the search measured within budget; the chosen one marked. */
+function paretoSpec(r: RunResult): TopLevelSpec {
+  const values = (r.selection?.pareto ?? []).map((p) => ({ ...p, chosen: p.chosen ? "chosen" : "other sets" }));
+  return {
+    width: 360, height: 240, data: { values },
+    mark: { type: "point", filled: true, size: 70, tooltip: { content: "data" } },
+    encoding: {
+      x: { field: "kl", type: "quantitative", title: "KL(original ‖ edited) on neutral text (nats)", scale: { type: "symlog", constant: 1e-4 } },
+      y: { field: "bias", type: "quantitative", title: "objective on selection probes (nats)" },
+      color: { field: "chosen", type: "nominal", title: null, scale: { domain: ["chosen", "other sets"], range: ["#c0504d", "#999"] } },
+    },
+  };
+}
+
+/** The chosen set's held-out gain against the gains of random sets of its size. */
+function randomSpec(r: RunResult): TopLevelSpec | null {
+  const held = r.randomSets?.heldout ?? r.randomSets?.selection;
+  if (!held) return null;
+  return {
+    width: 360, height: 90,
+    layer: [
+      { data: { values: held.gains.map((gain) => ({ gain, set: "random set" })) }, mark: { type: "tick", thickness: 2, size: 30, color: "#999", tooltip: true }, encoding: { x: { field: "gain", type: "quantitative", title: "shrink of the objective on held-out probes (nats)" } } },
+      { data: { values: [{ gain: held.gain, set: "chosen set" }] }, mark: { type: "rule", color: "#c0504d", strokeWidth: 3, tooltip: true }, encoding: { x: { field: "gain", type: "quantitative" } } },
+    ],
+  };
+}
+
+function table(rows: (string | number)[][], head: string[]): string {
+  return `<table><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join("")}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escape(String(c))}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
+}
+
+const STYLE = `
+body { font-family: ${FONT}; margin: 2rem auto; max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.verdict { font-size: 1.05rem; padding: .8rem 1rem; border-left: 5px solid #4f81bd; background: #f4f7fb; }
+.verdict.removed, .verdict.reduced { border-color: #3a9a5b; background: #f1f9f3; }
+.verdict.not-localized, .verdict.unmeasurable { border-color: #c0504d; background: #fbf2f2; }
+.grid { display: flex; flex-wrap: wrap; gap: 1.5rem; } figure { margin: 0; } figcaption { font-size: .85rem; color: #555; max-width: 520px; }
+table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; } td, th { padding: .25rem .7rem; border-bottom: 1px solid #eee; text-align: left; }
+td:not(:first-child) { font-variant-numeric: tabular-nums; } code { font-size: .85rem; word-break: break-all; }
+`;
+
+/** The whole report as one HTML document (no script, no external resource). */
+export async function renderHtmlReport(r: RunResult): Promise<string> {
+  const figure = async (id: string, spec: TopLevelSpec | null, caption: string): Promise<string> =>
+    spec ? `<figure data-chart="${id}">${await renderChart(spec)}<figcaption>${escape(caption)}</figcaption></figure>` : "";
+  const judged = r.verdict.judgedOn === "heldout" ? "held-out" : "selection";
+  const held = r.randomSets?.heldout ?? r.randomSets?.selection ?? null;
+  const b = r.before;
+  const a = r.after;
+  const numbers = table([
+    ["stereotype gap Δ, all words (nats)", num(b.stereotypeGap), num(a.stereotypeGap)],
+    ["stereotype gap Δ, held-out (nats)", num(b.splits.heldout.stereotypeGap), num(a.splits.heldout.stereotypeGap)],
+    ["prior skew (mean b of neutral words)", num(b.priorSkew), num(a.priorSkew)],
+    ["factual gender: accuracy", num(b.factualAccuracy), num(a.factualAccuracy)],
+    ["factual gender: margin (nats)", num(b.factualMargin), num(a.factualMargin)],
+    ["perplexity on neutral text", num(r.eval.basePerplexity), num(r.eval.perplexity)],
+    ["KL(original ‖ edited), nats", "", num(r.eval.kl, 5)],
+    ["top-1 agreement with the original", "", num(r.eval.top1Agreement)],
+  ], ["", "before", r.written ? "after (measured on the written file)" : "after (nothing written)"]);
+  const p = r.provenance;
+  const provenance = table([
+    ["command", p.command ?? "(library call)"],
+    ["tool", p.tool],
+    ["llama.cpp", p.llamaCommit],
+    ["started", p.startedAt],
+    ["input model", `${p.model.path}  sha256 ${p.model.sha256}`],
+    ["written model", p.output ? `${p.output.path}  sha256 ${p.output.sha256}${r.inPlace ? " (in place; `gguf-debias undo` restores the input)" : ""}` : "nothing written"],
+    ["cost", `${r.cost.passes} passes over the probes; ${Object.entries(r.cost.seconds).map(([k, s]) => `${k} ${s.toFixed(1)} s`).join(", ")}`],
+  ], ["", ""]);
+  const charts = [
+    await figure("gap", gapSpec(r), "Stereotype gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words. Before the edit and after it."),
+    await figure("words", wordSpec(r), "Every probe word's log-odds b before (x) and after (y) the edit; on the dashed diagonal = unchanged. Neutral words are the baseline; factual words should keep their side."),
+    r.selected.length > 0 ? await figure("neurons", neuronSpec(r), "The edited FFN neurons, by layer, with how much zeroing each one alone moved the objective (negative = less bias).") : "",
+    (r.selection?.pareto.length ?? 0) > 0 ? await figure("pareto", paretoSpec(r), "Every set of neurons the search measured within budget: objective against KL on neutral text; the chosen set in red.") : "",
+    await figure("random", randomSpec(r), held ? `The chosen set's shrink of the objective (red) against ${held.gains.length} random sets of the same size from the same layers (grey): z = ${num(held.z, 1)}, p = ${num(held.p, 3)}.` : ""),
+  ].filter(Boolean);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>gguf-debias report: ${escape(p.model.path.split(/[\\/]/).pop() ?? "")}</title><style>${STYLE}</style></head>
+<body>
+<h1>gguf-debias report</h1>
+<p>${escape(p.model.path)} · objective: ${escape(r.objective === "stereotype" ? "stereotype gap" : "prior skew")} · judged on ${judged} probes</p>
+<p class="verdict ${escape(r.verdict.kind)}"><strong>${escape(r.verdict.kind)}</strong>: ${escape(r.verdict.sentence)}</p>
+<h2>What changed</h2>
+${numbers}
+<div class="grid">${charts.join("\n")}</div>
+<h2>Edited neurons</h2>
+${r.edited.length > 0 ? table(r.edited.map((n) => [`${n.layer}:${n.index}`, n.scale === 0 ? "zeroed" : `scaled by ${n.scale}`]), ["neuron", "edit"]) : "<p>None: the file was not changed.</p>"}
+<h2>How to check it</h2>
+${provenance}
+</body></html>
+`;
+}
+
+/** Whether a report can be written to `path`, checked before a run spends minutes. */
+export async function checkReportTarget(path: string, overwrite = false): Promise<void> {
+  const existing = await stat(path).catch(() => null);
+  if (existing && (!overwrite || !existing.isFile())) throw new DebiasError("E_DST_EXISTS", `The report ${path} already exists; choose another name or allow overwriting (--overwrite).`);
+  if (!(await stat(dirname(resolve(path))).then((s) => s.isDirectory(), () => false))) throw new DebiasError("E_DST_DIR", `The folder of the report ${path} does not exist.`);
+}
+
+/** Writes the report to `path`; an existing file is replaced only with `overwrite`. */
+export async function writeHtmlReport(r: RunResult, path: string, overwrite = false): Promise<void> {
+  const html = await renderHtmlReport(r);
+  try {
+    await writeFile(path, html, { flag: overwrite ? "w" : "wx" });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new DebiasError("E_DST_EXISTS", `The report ${path} already exists; choose another name or allow overwriting (--overwrite).`);
+    if (code === "ENOENT") throw new DebiasError("E_DST_DIR", `The folder of the report ${path} does not exist.`);
+    throw new DebiasError("E_IO", `Writing the report ${path} failed: ${(err as Error).message}.`, { cause: err });
+  }
+}

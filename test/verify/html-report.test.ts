@@ -1,0 +1,74 @@
+// The HTML report as a reader gets it: one file that opens offline in a real browser (Debian's
+// Chromium driven by puppeteer-core), with every chart drawn from the run's own numbers and nothing
+// fetched from anywhere. The run result is test/fixtures/run-result.json (see the recipe README).
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import puppeteer from "puppeteer-core";
+import t from "tap";
+import type { RunResult } from "../../lib/pipeline.js";
+import { packageRoot } from "../../lib/package-root.js";
+import { checkReportTarget, renderHtmlReport, writeHtmlReport } from "../../lib/verify/html-report.js";
+
+const result = JSON.parse(readFileSync(join(packageRoot(), "test", "fixtures", "run-result.json"), "utf8")) as RunResult;
+const CHROMIUM = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find((p) => p && existsSync(p));
+
+/** Marks each chart must hold: one per datum, from the result itself. */
+function expectedMarks(r: RunResult): Record<string, number> {
+  const gaps = [r.before, r.before.splits.selection, r.before.splits.heldout, ...Object.values(r.before.categories)].filter((m) => m.stereotypeGap !== null).length;
+  return {
+    gap: 2 * gaps,
+    words: r.before.words.length + 1, // one point per word and split, plus the diagonal
+    neurons: r.selected.length,
+    pareto: r.selection!.pareto.length,
+    random: r.randomSets!.heldout!.gains.length + 1, // a tick per random set, the chosen set's rule
+  };
+}
+
+t.test("the report is one file: no script, nothing to fetch", async (t) => {
+  const html = await renderHtmlReport(result);
+  t.notMatch(html, /<script|<link|<img|\b(?:src|href)\s*=\s*["']?(?:https?:)?\/\//i, "no script, stylesheet, image or URL to load");
+  t.match(html, new RegExp(result.verdict.sentence.slice(0, 40).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), "the verdict in words");
+  for (const v of [result.provenance.command!, result.provenance.model.sha256, result.provenance.output!.sha256, result.provenance.llamaCommit, result.provenance.tool]) t.ok(html.includes(v), `carries ${v.slice(0, 40)}`);
+  const dir = t.testdir();
+  const path = join(dir, "report.html");
+  await writeHtmlReport(result, path);
+  await t.rejects(writeHtmlReport(result, path), { code: "E_DST_EXISTS" }, "never replaced unasked");
+  await t.rejects(checkReportTarget(join(dir, "missing", "r.html")), { code: "E_DST_DIR" });
+});
+
+t.test("in Chromium, offline: every chart is drawn with one mark per datum, and nothing goes wrong", async (t) => {
+  if (!CHROMIUM) return t.skip("Chromium is not installed (Debian: apt-get install chromium; or set CHROMIUM_PATH): the report was not opened in a browser");
+  const dir = t.testdir();
+  const path = join(dir, "report.html");
+  writeFileSync(path, await renderHtmlReport(result));
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1100, height: 900 });
+  const problems: string[] = [];
+  const fetched: string[] = [];
+  page.on("console", (m) => void (["error", "warn"].includes(m.type()) && problems.push(`${m.type()}: ${m.text()}`)));
+  page.on("pageerror", (e) => void problems.push(`page error: ${(e as Error).message}`));
+  await page.setRequestInterception(true);
+  page.on("request", (r) => {
+    if (r.url().startsWith("file:")) return void r.continue();
+    fetched.push(r.url());
+    void r.abort();
+  });
+  await page.goto(pathToFileURL(path).href, { waitUntil: "load" });
+  const marks = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll("figure[data-chart]")].map((f) => [
+    (f as HTMLElement).dataset.chart!,
+    [...f.querySelectorAll("g.role-mark")].reduce((n, g) => n + g.children.length, 0),
+  ])));
+  t.same(marks, expectedMarks(result), "one mark per datum in each chart");
+  const sized = await page.evaluate(() => [...document.querySelectorAll("figure svg")].every((s) => s.getBoundingClientRect().width > 100 && s.getBoundingClientRect().height > 50));
+  t.ok(sized, "every chart has a visible size");
+  t.same(fetched, [], "nothing was fetched from the network");
+  t.same(problems, [], "no console errors or page errors");
+  const artifacts = join(packageRoot(), "test-artifacts");
+  mkdirSync(artifacts, { recursive: true });
+  const shot = join(artifacts, "report.jpg");
+  await page.screenshot({ path: shot, fullPage: true, type: "jpeg", quality: 70 });
+  t.ok(statSync(shot).size > 10_000, `screenshot kept at ${shot} (${Math.round(statSync(shot).size / 1024)} KB)`);
+});

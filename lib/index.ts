@@ -22,7 +22,7 @@ export { defaultCandidates, dlaWeights, locate, type LocatedNeuron, type LocateO
 export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal.js";
 export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type ParetoPoint, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
-export { defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withSession, type RunOptions, type RunProvenance, type RunResult, type Workload } from "./pipeline.js";
+export { defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withSession, type RunCost, type RunOptions, type RunProvenance, type RunResult, type Workload } from "./pipeline.js";
 export { preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";
 export { compareWithRandomSets, randomSetsLike, type RandomComparison, type SplitComparison } from "./select/random-sets.js";
 export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./select/objective.js";

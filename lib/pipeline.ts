@@ -177,8 +177,23 @@ export interface RunResult {
   selection: Omit<Selection, "neurons"> | null;
   randomSets: RandomComparison | null;
   verdict: Verdict;
-  cost: { passes: number; seconds: Record<string, number> };
+  cost: RunCost;
   provenance: RunProvenance;
+}
+
+/**
+ * What a run cost. A pass is one evaluation of the selection probes and the neutral text: the
+ * machine-independent unit the search is steered by. Tokens count every token run through a model.
+ */
+export interface RunCost {
+  passes: number;
+  tokens: number;
+  /** Per stage, in order: wall seconds, passes and tokens. */
+  stages: Record<string, { seconds: number; passes: number; tokens: number }>;
+  /** Kept for readers of older results: seconds per stage. */
+  seconds: Record<string, number>;
+  /** Peak resident memory of the process so far (bytes). */
+  peakRssBytes: number;
 }
 
 /** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
@@ -196,18 +211,43 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const provenance = (written: { path: string; sha256: string } | null): RunProvenance => ({
     tool: TOOL, llamaCommit: native().buildInfo().llamaCommit, command: options.command ?? null, startedAt, model: { path, sha256: inputSha256 }, output: written,
   });
-  const seconds: Record<string, number> = {};
+  const stages: RunCost["stages"] = {};
   let passes = 0;
+  // tokens of evaluators already closed, plus a reader of the one in use
+  let closedTokens = 0;
+  let openTokens = (): number => 0;
+  const tokens = (): number => closedTokens + openTokens();
   let stageName = "";
-  let stageStart = performance.now();
+  let stageStart = { at: performance.now(), passes: 0, tokens: 0 };
   const stage = (name: string) => {
-    if (stageName) seconds[stageName] = (seconds[stageName] ?? 0) + (performance.now() - stageStart) / 1000;
+    if (stageName) {
+      const s = (stages[stageName] ??= { seconds: 0, passes: 0, tokens: 0 });
+      s.seconds += (performance.now() - stageStart.at) / 1000;
+      s.passes += passes - stageStart.passes;
+      s.tokens += tokens() - stageStart.tokens;
+    }
     stageName = name;
-    stageStart = performance.now();
+    stageStart = { at: performance.now(), passes, tokens: tokens() };
     if (name) options.onProgress?.(name, 0, 1);
   };
+  const cost = (): RunCost => ({
+    passes,
+    tokens: tokens(),
+    stages,
+    seconds: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, v.seconds])),
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  });
+  const counted = async <T>(session: Session, fn: () => Promise<T>): Promise<T> => {
+    openTokens = () => session.evaluator.tokensEvaluated;
+    try {
+      return await fn();
+    } finally {
+      closedTokens += session.evaluator.tokensEvaluated;
+      openTokens = () => 0;
+    }
+  };
 
-  const measured = await withSession(path, workload, options.evaluator ?? {}, async (session) => {
+  const measured = await withSession(path, workload, options.evaluator ?? {}, (session) => counted(session, async () => {
     const { model, evaluator } = session;
     stage("measuring the original model");
     const original = await scoreOriginal(session);
@@ -228,12 +268,12 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.score, selection.neurons, { sets: options.randomSets ?? 20, seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions });
     passes += comparison.sets + 1;
     return { before: original.score, baseNeutral, located, selection, predicted: chosen, random: comparison, scoreOptions: original.scoreOptions } as const;
-  });
+  }));
 
   const { before, baseNeutral } = measured;
   const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
     stage("");
-    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: { passes, seconds }, provenance: provenance(null), ...extra };
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: cost(), provenance: provenance(null), ...extra };
   };
   if (measured.early) return unchanged(measured.early);
 
@@ -257,13 +297,13 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   }
 
   stage("verifying the edited file");
-  const verified = await withSession(file, workload, options.evaluator ?? {}, async (check) => {
+  const verified = await withSession(file, workload, options.evaluator ?? {}, (check) => counted(check, async () => {
     const b = await check.probes.measure(check.evaluator);
     const after = check.probes.scoreOf(b, measured.scoreOptions);
     const capability = compareRuns(baseNeutral, await check.neutral.run(check.evaluator));
     passes += 1;
     return { after, capability };
-  });
+  }));
   const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, options);
   if (verdict.kind !== "removed" && verdict.kind !== "reduced") {
     // The file disagrees with the hook (a scaled quantized column, say): an edit that does not help is not kept.
@@ -273,5 +313,5 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     return unchanged({ ...verdict, sentence: `${verdict.sentence} The edited file measured differently from the prediction, so the edit was taken back.` }, found);
   }
   stage("");
-  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: { passes, seconds }, provenance: provenance({ path: file, sha256: writtenSha256 }) };
+  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: cost(), provenance: provenance({ path: file, sha256: writtenSha256 }) };
 }

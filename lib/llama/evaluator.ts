@@ -76,6 +76,7 @@ export class Evaluator {
   readonly #onDispose: () => void;
   #disposed = false;
   #queue: Promise<unknown> = Promise.resolve();
+  #tokens = 0;
 
   constructor(context: NativeContext, facts: ModelFacts, limits: { nCtx: number; nSeqMax: number }, onDispose: () => void) {
     this.#context = context;
@@ -86,6 +87,11 @@ export class Evaluator {
 
   get limits(): { nCtx: number; nSeqMax: number } {
     return { ...this.#limits };
+  }
+
+  /** Tokens run through the model by this evaluator so far: the machine-independent cost. */
+  get tokensEvaluated(): number {
+    return this.#tokens;
   }
 
   /** Evaluates the request; calls on one evaluator run one after another. */
@@ -164,6 +170,7 @@ export class Evaluator {
         interventions: this.#interventions(request.interventions ?? [], prompts, chunk, seqStarts),
       };
       const result = await this.#context.evaluate(nativeRequest);
+      this.#tokens += tokens.length;
 
       targetIds.forEach((i, k) => (logprobs[i] = result.logprobs[k]!));
       const nVocab = this.#facts.nVocab;

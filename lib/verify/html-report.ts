@@ -9,6 +9,7 @@ import type { TopLevelSpec } from "vega-lite";
 import type { GroupMetrics, WordScore } from "../measure/metrics.js";
 import type { RunResult } from "../pipeline.js";
 import { DebiasError } from "../errors.js";
+import { costLine } from "./report.js";
 
 const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
@@ -162,7 +163,7 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
     ["started", p.startedAt],
     ["input model", `${p.model.path}  sha256 ${p.model.sha256}`],
     ["written model", p.output ? `${p.output.path}  sha256 ${p.output.sha256}${r.inPlace ? " (in place; `gguf-debias undo` restores the input)" : ""}` : "nothing written"],
-    ["cost", `${r.cost.passes} passes over the probes; ${Object.entries(r.cost.seconds).map(([k, s]) => `${k} ${s.toFixed(1)} s`).join(", ")}`],
+    ["cost", costLine(r.cost).replace(/^cost: /, "")],
   ], ["", ""]);
   const charts = [
     await figure("gap", gapSpec(r), "Stereotype gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words. Before the edit and after it."),

@@ -44,6 +44,13 @@ export function renderReport(result: RunResult): string {
   }
   lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
   if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
-  lines.push(`cost: ${result.cost.passes} probe passes, ${Object.values(result.cost.seconds).reduce((a, b) => a + b, 0).toFixed(1)} s`);
+  lines.push(costLine(result.cost));
   return lines.join("\n");
+}
+
+/** The cost in one line: passes, tokens, seconds and peak memory, then per stage. */
+export function costLine(cost: RunResult["cost"]): string {
+  const total = Object.values(cost.seconds).reduce((a, b) => a + b, 0);
+  const stages = Object.entries(cost.stages ?? {}).map(([name, s]) => `${name} ${s.passes} passes, ${s.seconds.toFixed(1)} s`);
+  return `cost: ${cost.passes} probe passes${cost.tokens !== undefined ? ` (${cost.tokens.toLocaleString("en")} tokens)` : ""}, ${total.toFixed(1)} s${cost.peakRssBytes ? `, peak memory ${(cost.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : ""}${stages.length ? ` — ${stages.join("; ")}` : ""}`;
 }

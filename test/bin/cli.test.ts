@@ -196,6 +196,11 @@ t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchan
     t.equal(result.code, 0, result.stderr);
     const json = JSON.parse(result.stdout);
     t.match(json, { written: false, edited: [], verdict: { kind: "not-localized", sentence: /Nothing was edited/ } }, `${mode[0]}: ${json.verdict.sentence}`);
+    const stages = Object.values(json.cost.stages) as { seconds: number; passes: number; tokens: number }[];
+    t.equal(stages.reduce((n, s) => n + s.passes, 0), json.cost.passes, "passes add up over the stages");
+    t.equal(stages.reduce((n, s) => n + s.tokens, 0), json.cost.tokens, "and so do tokens");
+    t.match(json.cost.stages["measuring the original model"], { passes: 1, tokens: Number }, "measuring the original costs one pass");
+    t.ok(json.cost.tokens > 0 && json.cost.peakRssBytes > 50e6, `${json.cost.tokens} tokens, peak RSS ${Math.round(json.cost.peakRssBytes / 2 ** 20)} MiB`);
     t.notOk(existsSync(output), "no output file");
     t.equal(await sha256File(model), original, "the model is unchanged");
     const saved = join(dir, "run.json");

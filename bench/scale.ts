@@ -1,0 +1,113 @@
+// What a run costs as models grow: llama-architecture models of three sizes (the bundled fixture and
+// random-weight ~100M and ~0.5B-parameter ones, Q4_K; generated here, never committed), each measured
+// in a child process of its own (so peak RSS is the model's), with the bundled CommonWords dataset:
+// load time, one pass (every selection probe and the neutral text: the unit a run's cost is counted in),
+// two single-neuron screening edits, tokens per pass and peak RSS. The fixture
+// run's passes per stage (`run --json` cost.stages) turn these into a projected run time per size, and a
+// power law fitted over the sizes says how time grows with parameters. Full runs of the large models do
+// not fit a session: their run time is projected from measured stages, and printed as such.
+//
+//   node dist/bench/scale.js [--sizes fixture,100m,500m] [--threads N] [--passes P]
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { causalEffects } from "../lib/locate/causal.js";
+import { native } from "../lib/native.js";
+import { packageRoot } from "../lib/package-root.js";
+import { defaultWorkload, openSession, selectionBaseline } from "../lib/pipeline.js";
+import { writeSyntheticLlama, type SyntheticShape } from "./synthetic-model.js";
+
+const SHAPES: Record<string, SyntheticShape> = {
+  "100m": { nLayer: 12, nEmbd: 768, nFf: 3072, nHead: 12 },
+  "500m": { nLayer: 16, nEmbd: 1536, nFf: 4096, nHead: 16 },
+};
+const Q4_K = 15; // llama_ftype MOSTLY_Q4_K_M
+
+interface Measured {
+  size: string;
+  params: number;
+  fileMb: number;
+  loadSeconds: number;
+  passSeconds: number;
+  tokensPerPass: number;
+  screenSecondsPerEdit: number;
+  peakRssMb: number;
+}
+
+/** The child: one model, measured. */
+async function measure(size: string, path: string, threads: number): Promise<Measured> {
+  const t0 = performance.now();
+  const { dataset, neutralText } = await defaultWorkload();
+  const session = await openSession(path, { dataset, neutralText }, { threads });
+  const loadSeconds = (performance.now() - t0) / 1000;
+  try {
+    const base = await selectionBaseline(session);
+    const edit = (i: number) => [{ layer: i % session.model.facts.nLayer, index: i * 7, scale: 0 }];
+    // one pass: the selection probes and the neutral text under one edit, as every search step costs
+    const before = session.evaluator.tokensEvaluated;
+    const t1 = performance.now();
+    await causalEffects(session.evaluator, base, [edit(0)]);
+    const passSeconds = (performance.now() - t1) / 1000;
+    const tokensPerPass = session.evaluator.tokensEvaluated - before;
+    const edits = Array.from({ length: 2 }, (_, i) => edit(i + 1));
+    const t2 = performance.now();
+    await causalEffects(session.evaluator, base, edits);
+    const screenSecondsPerEdit = (performance.now() - t2) / 1000 / edits.length;
+    return {
+      size, params: session.model.facts.nParams, fileMb: statSync(path).size / 2 ** 20, loadSeconds, passSeconds, tokensPerPass, screenSecondsPerEdit,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+    };
+  } finally {
+    session.model.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, passes: { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" } } });
+  const threads = Number(values.threads);
+  if (values.child) {
+    process.stdout.write(`${JSON.stringify(await measure(values.child, values.model!, threads))}\n`);
+    return;
+  }
+  const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-scale-"));
+  const rows: Measured[] = [];
+  try {
+    for (const size of values.sizes!.split(",")) {
+      let path = join(packageRoot(), "test", "fixtures", "llama-localized.q4_k.gguf");
+      if (size !== "fixture") {
+        const f32 = join(scratch, `${size}.f32.gguf`);
+        await writeSyntheticLlama(f32, SHAPES[size]!);
+        path = join(scratch, `${size}.q4_k.gguf`);
+        await native().quantizeFile(f32, path, Q4_K, threads);
+        rmSync(f32);
+      }
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", size, "--model", path, "--threads", String(threads)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+      rows.push(JSON.parse(out.trim().split("\n").at(-1)!) as Measured);
+      if (size !== "fixture") rmSync(path);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const passes = Number(values.passes);
+  console.log(`scale: ${threads} threads, CommonWords (${rows[0]?.tokensPerPass} tokens a pass); projected run = load + ${passes} passes (the fixture run's count)`);
+  console.log(["size", "params", "file MB", "load s", "pass s", "tok/s", "screen s/edit", "peak RSS MB", "projected run"].join("\t"));
+  for (const r of rows) {
+    const run = r.loadSeconds + passes * r.passSeconds;
+    console.log([r.size, `${(r.params / 1e6).toFixed(1)}M`, r.fileMb.toFixed(0), r.loadSeconds.toFixed(1), r.passSeconds.toFixed(2), (r.tokensPerPass / r.passSeconds).toFixed(0), r.screenSecondsPerEdit.toFixed(2), r.peakRssMb.toFixed(0), run > 3600 ? `${(run / 3600).toFixed(1)} h` : `${(run / 60).toFixed(1)} min`].join("\t"));
+  }
+  if (rows.length >= 2) {
+    // least squares on log(pass seconds) against log(parameters)
+    const xs = rows.map((r) => Math.log(r.params));
+    const ys = rows.map((r) => Math.log(r.passSeconds));
+    const mx = xs.reduce((a, b) => a + b) / xs.length;
+    const my = ys.reduce((a, b) => a + b) / ys.length;
+    const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+    const at1b = Math.exp(my + slope * (Math.log(1e9) - mx));
+    console.log(`pass time grows as params^${slope.toFixed(2)}; at 1B parameters: ${at1b.toFixed(0)} s a pass, a ${passes}-pass run ${(passes * at1b / 3600).toFixed(1)} h (extrapolated)`);
+  }
+}
+
+await main();

@@ -6,8 +6,10 @@ export { openGguf, type ByteRange, type GgufFile, type GgufTensor } from "./read
 export { buildGguf, encodeKv, reheader, type TensorData } from "./writer.js";
 export { planNeuronEdits, type BytePatch, type EditPlan, type NeuronEdit, type PlanOptions, type Requantizer } from "./neuron-edit.js";
 export {
+  checkNewFileTarget,
   editInPlace,
   editToNewFile,
+  hasInterruptedEdit,
   listEdits,
   recover,
   sha256File,

@@ -190,8 +190,6 @@ export interface RunCost {
   tokens: number;
   /** Per stage, in order: wall seconds, passes and tokens. */
   stages: Record<string, { seconds: number; passes: number; tokens: number }>;
-  /** Kept for readers of older results: seconds per stage. */
-  seconds: Record<string, number>;
   /** Peak resident memory of the process so far (bytes). */
   peakRssBytes: number;
 }
@@ -234,7 +232,6 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     passes,
     tokens: tokens(),
     stages,
-    seconds: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, v.seconds])),
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
   });
   const counted = async <T>(session: Session, fn: () => Promise<T>): Promise<T> => {

@@ -67,7 +67,7 @@ for (const name of ["llama-localized", "gpt2-localized"]) {
       const random = result.randomSets!.heldout!;
       t.ok(random.z! >= 2 && random.p <= 1 / (result.randomSets!.sets + 1) + 1e-12, `vs ${result.randomSets!.sets} random sets: gain ${random.gain.toFixed(3)} vs ${random.randomMean.toFixed(3)} ± ${random.randomStd.toFixed(3)}, z ${random.z!.toFixed(1)}, p ${random.p.toFixed(3)}`);
       t.ok(result.selection!.pareto.some((p) => p.chosen), "the chosen set is on the reported Pareto front");
-      t.ok(result.cost.passes > 0 && Object.keys(result.cost.seconds).length > 0, `${result.cost.passes} probe passes`);
+      t.ok(result.cost.passes > 0 && Object.keys(result.cost.stages).length > 0, `${result.cost.passes} probe passes`);
     });
   }
 }

@@ -571,7 +571,6 @@ async function copyEdited(input: FileHandle, src: string, dst: string, edits: re
     await output.sync();
     await output.close();
     output = undefined;
-    killPoint("copy-written");
     await publish(tmp, dst, options.overwrite ?? false);
     await syncDir(dirname(dst));
     const sha256 = await verifyCopy(dst, header, dataHash.digest("hex"));

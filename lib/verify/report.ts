@@ -50,7 +50,8 @@ export function renderReport(result: RunResult): string {
 
 /** The cost in one line: passes, tokens, seconds and peak memory, then per stage. */
 export function costLine(cost: RunResult["cost"]): string {
-  const total = Object.values(cost.seconds).reduce((a, b) => a + b, 0);
-  const stages = Object.entries(cost.stages ?? {}).map(([name, s]) => `${name} ${s.passes} passes, ${s.seconds.toFixed(1)} s`);
-  return `cost: ${cost.passes} probe passes${cost.tokens !== undefined ? ` (${cost.tokens.toLocaleString("en")} tokens)` : ""}, ${total.toFixed(1)} s${cost.peakRssBytes ? `, peak memory ${(cost.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : ""}${stages.length ? ` — ${stages.join("; ")}` : ""}`;
+  const stages = Object.entries(cost.stages);
+  const total = stages.reduce((sum, [, s]) => sum + s.seconds, 0);
+  const each = stages.map(([name, s]) => `${name} ${s.passes} passes, ${s.seconds.toFixed(1)} s`);
+  return `cost: ${cost.passes} probe passes (${cost.tokens.toLocaleString("en")} tokens), ${total.toFixed(1)} s, peak memory ${(cost.peakRssBytes / 2 ** 20).toFixed(0)} MiB${each.length ? ` — ${each.join("; ")}` : ""}`;
 }

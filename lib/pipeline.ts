@@ -8,7 +8,7 @@ import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
 import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
 import { ProbeSet, splitWords } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
-import { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./locate/locate.js";
+import { defaultCandidates, locate, rankByDirectEffect, type Candidate, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { DebiasError } from "./errors.js";
 import { checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
@@ -16,8 +16,9 @@ import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { DebiasModel } from "./llama/model.js";
 import type { ObjectiveKind } from "./select/objective.js";
 import { compareWithRandomSets, type RandomComparison } from "./select/random-sets.js";
-import { selectNeurons, type EditedNeuron, type Selection, type SelectionOptions } from "./select/selection.js";
-import { preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
+import { searchRanked } from "./select/ranked-search.js";
+import { selectNeurons, type EditedNeuron, type SearchKind, type Selection, type SelectionOptions } from "./select/selection.js";
+import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
 import { native } from "./native.js";
 
@@ -137,7 +138,17 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   overwrite?: boolean;
   /** What to remove: the stereotype gap (default) or the prior skew. */
   objective?: ObjectiveKind;
-  /** Random sets the chosen one is compared with. Default 20. */
+  /**
+   * How to search: "thorough" zeroes every candidate alone and re-screens them on top of the set each
+   * round (hundreds of passes); "fast" ranks candidates by direct effect and spends `searchPasses`;
+   * "auto" (default) is thorough when its estimate fits `thoroughSeconds` at the measured pass time.
+   */
+  search?: SearchKind | "auto";
+  /** Passes the fast search may spend. Default 8. */
+  searchPasses?: number;
+  /** Longest estimated thorough search that "auto" still chooses, seconds. Default 600. */
+  thoroughSeconds?: number;
+  /** Random sets the chosen one is compared with. Default 20 (thorough search) or 8 (fast). */
   randomSets?: number;
   evaluator?: EvaluatorOptions;
   /** The command line that asked for this run, recorded in the result (the CLI passes its own). */
@@ -168,7 +179,7 @@ export interface RunResult {
   /** The chosen set measured through the hook before anything was written (null when none was chosen). */
   predicted: BiasScore | null;
   eval: Capability;
-  neurons: LocatedNeuron[];
+  neurons: Candidate[];
   /** The set the search chose (written or not). */
   selected: EditedNeuron[];
   /** The neurons edited in the written file: the selected set, or none when nothing was written. */
@@ -183,10 +194,14 @@ export interface RunResult {
 
 /**
  * What a run cost. A pass is one evaluation of the selection probes and the neutral text: the
- * machine-independent unit the search is steered by. Tokens count every token run through a model.
+ * machine-independent unit the search is steered by. Tokens count every token run through a model;
+ * passes are tokens over the tokens of one pass, so a capture or a split-only measurement counts for
+ * what it evaluates.
  */
 export interface RunCost {
   passes: number;
+  /** Tokens of one pass on this model and dataset. */
+  tokensPerPass: number;
   tokens: number;
   /** Per stage, in order: wall seconds, passes and tokens. */
   stages: Record<string, { seconds: number; passes: number; tokens: number }>;
@@ -197,6 +212,20 @@ export interface RunCost {
 /** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
 export function defaultOutput(model: string): string {
   return resolve(basename(model).replace(/(\.gguf)?$/, ".debiased.gguf"));
+}
+
+export const DEFAULT_SEARCH_PASSES = 8;
+export const DEFAULT_THOROUGH_SECONDS = 600;
+
+/**
+ * The search a run uses. "auto" takes the thorough one when its estimate — about four passes per screened
+ * neuron (candidates, neutral ones, random ones, then the re-screens) at the measured seconds per pass —
+ * fits `thoroughSeconds`: minutes on test models, days on a 1B model, where the fast one is the only choice.
+ */
+export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughSeconds" | "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number, secondsPerPass: number): SearchKind {
+  if (options.search && options.search !== "auto") return options.search;
+  const screened = (options.candidates ?? defaultCandidates(totalNeurons)) + (options.neutralCandidates ?? 8) + (options.randomNeurons ?? 24);
+  return 4 * screened * secondsPerPass <= (options.thoroughSeconds ?? DEFAULT_THOROUGH_SECONDS) ? "thorough" : "fast";
 }
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
@@ -210,26 +239,29 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     tool: TOOL, llamaCommit: native().buildInfo().llamaCommit, command: options.command ?? null, startedAt, model: { path, sha256: inputSha256 }, output: written,
   });
   const stages: RunCost["stages"] = {};
-  let passes = 0;
   // tokens of evaluators already closed, plus a reader of the one in use
   let closedTokens = 0;
   let openTokens = (): number => 0;
   const tokens = (): number => closedTokens + openTokens();
+  // set once the model's tokenizer has measured the dataset
+  let tokensPerPass = 0;
+  const asPasses = (n: number) => (tokensPerPass > 0 ? Math.round((10 * n) / tokensPerPass) / 10 : 0);
   let stageName = "";
-  let stageStart = { at: performance.now(), passes: 0, tokens: 0 };
+  let stageStart = { at: performance.now(), tokens: 0 };
   const stage = (name: string) => {
     if (stageName) {
       const s = (stages[stageName] ??= { seconds: 0, passes: 0, tokens: 0 });
       s.seconds += (performance.now() - stageStart.at) / 1000;
-      s.passes += passes - stageStart.passes;
       s.tokens += tokens() - stageStart.tokens;
+      s.passes = asPasses(s.tokens);
     }
     stageName = name;
-    stageStart = { at: performance.now(), passes, tokens: tokens() };
+    stageStart = { at: performance.now(), tokens: tokens() };
     if (name) options.onProgress?.(name, 0, 1);
   };
   const cost = (): RunCost => ({
-    passes,
+    passes: asPasses(tokens()),
+    tokensPerPass,
     tokens: tokens(),
     stages,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
@@ -247,23 +279,37 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const measured = await withSession(path, workload, options.evaluator ?? {}, (session) => counted(session, async () => {
     const { model, evaluator } = session;
     stage("measuring the original model");
+    const started = { at: performance.now(), tokens: tokens() };
     const original = await scoreOriginal(session);
     const baseNeutral = await session.neutral.run(evaluator);
-    passes += 1;
+    tokensPerPass = session.probes.filter((p) => p.split === "selection").tokenCount + session.neutral.tokenCount;
+    const secondsPerPass = (performance.now() - started.at) / 1000 / ((tokens() - started.tokens) / tokensPerPass);
     const early = preVerdict(original.score, objective, options);
     if (early) return { before: original.score, baseNeutral, early } as const;
     const base = await selectionBaseline(session, objective, original, baseNeutral);
-    stage("locating candidate neurons");
-    const located = await locate(model, await openGguf(path), evaluator, base, options);
-    passes += located.neurons.length + located.noise.n;
-    stage("selecting a set of neurons");
     const nFf = model.facts.nFf ?? 0;
-    const selection = await selectNeurons(evaluator, base, located.neurons, model.facts.nLayer * nFf, located.noise.dBiasStd, options);
-    passes += selection.passes;
+    const total = model.facts.nLayer * nFf;
+    const search = chooseSearch(options, total, secondsPerPass);
+    let located: { neurons: Candidate[]; locate: Omit<LocateResult, "neurons"> | null };
+    let selection: Selection;
+    if (search === "fast") {
+      stage("ranking candidate neurons by direct effect");
+      const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
+      stage("selecting a set of neurons");
+      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? DEFAULT_SEARCH_PASSES, options);
+      located = { neurons: ranked, locate: null };
+    } else {
+      stage("locating candidate neurons");
+      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, options);
+      stage("selecting a set of neurons");
+      selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, options);
+      located = { neurons, locate: rest };
+    }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, located, selection, predicted: null, random: null } as const;
     stage("comparing with random sets of neurons");
-    const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.score, selection.neurons, { sets: options.randomSets ?? 20, seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions });
-    passes += comparison.sets + 1;
+    const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.b, selection.neurons, {
+      sets: options.randomSets ?? (search === "fast" ? 8 : 20), seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions, split: judgedSplit(original.score, objective),
+    });
     return { before: original.score, baseNeutral, located, selection, predicted: chosen, random: comparison, scoreOptions: original.scoreOptions } as const;
   }));
 
@@ -275,9 +321,8 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   if (measured.early) return unchanged(measured.early);
 
   const { located, selection, predicted, random } = measured;
-  const { neurons, ...locateRest } = located;
   const { neurons: edits, ...selectionRest } = selection;
-  const found = { neurons, selected: edits, locate: locateRest, selection: selectionRest, randomSets: random, predicted };
+  const found = { neurons: located.neurons, selected: edits, locate: located.locate, selection: selectionRest, randomSets: random, predicted };
   // Decide from the hook's numbers (the edited file gives the same logits) before touching any file.
   const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
   if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);
@@ -298,7 +343,6 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const b = await check.probes.measure(check.evaluator);
     const after = check.probes.scoreOf(b, measured.scoreOptions);
     const capability = compareRuns(baseNeutral, await check.neutral.run(check.evaluator));
-    passes += 1;
     return { after, capability };
   }));
   const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, options);

@@ -22,7 +22,9 @@ interface RunArgs extends ModelArgs, BudgetArgs {
   minSpecificity: number;
   minGap: number;
   minFactualAccuracy: number;
-  randomSets: number;
+  randomSets?: number;
+  search: "auto" | "thorough" | "fast";
+  searchPasses: number;
   report?: string;
 }
 
@@ -50,7 +52,9 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("min-gap", { type: "number", default: 0.1, describe: "A stereotype gap (or prior) below this many nats counts as absent" })
       .option("min-specificity", { type: "number", default: 2, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
       .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
-      .option("random-sets", { type: "number", default: 20, describe: "Random sets the chosen one is compared with" })
+      .option("search", { choices: ["auto", "thorough", "fast"] as const, default: "auto", describe: "thorough: zero every candidate alone, then re-screen them on top of the set (hundreds of passes); fast: rank candidates by direct effect, measure only sets (about 15 passes in all); auto: thorough when it is estimated to take 10 minutes or less" })
+      .option("search-passes", { type: "number", default: 8, describe: "Passes the fast search may spend on sets" })
+      .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search, 8 after a fast one)" })
       .option("seed", { type: "number", default: 1 })
       .option("report", { type: "string", describe: "Also write a self-contained HTML report to this file" })
       .check((a) => {
@@ -72,6 +76,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       checkNumber("min-specificity", args.minSpecificity, 0, 1000);
       checkNumber("min-factual-accuracy", args.minFactualAccuracy, 0, 1);
       checkNumber("random-sets", args.randomSets, 2, 10000, true);
+      checkNumber("search-passes", args.searchPasses, 1, 10000, true);
       const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
@@ -95,7 +100,9 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         minSpecificity: args.minSpecificity,
         minGap: args.minGap,
         minFactualAccuracy: args.minFactualAccuracy,
-        randomSets: args.randomSets,
+        ...(args.randomSets !== undefined ? { randomSets: args.randomSets } : {}),
+        search: args.search,
+        searchPasses: args.searchPasses,
         scale: args.scale,
         seed: args.seed,
         evaluator,

@@ -35,6 +35,12 @@ export interface LocatedNeuron extends NeuronId {
   reasons: string[];
 }
 
+/**
+ * What `run` reports of each candidate: its attribution always; its single-neuron measurement and class
+ * only when the thorough search made one.
+ */
+export type Candidate = Pick<LocatedNeuron, "layer" | "index" | "dla" | "dlaFactual" | "sources"> & Partial<Omit<LocatedNeuron, "layer" | "index" | "dla" | "dlaFactual" | "sources">>;
+
 export interface LocateOptions {
   /** Candidates screened causally (default 2·√(FFN neurons), 32 to 512): ¾ by direct effect, ¼ by word tracking. */
   candidates?: number;
@@ -100,6 +106,16 @@ export function dlaWeights(base: Baseline): DlaWeights {
   const nFactual = items.filter((p) => p.label === "factual").length;
   const factual = Float64Array.from(items, (p) => (p.label === "factual" ? (p.gold === "female" ? 1 : -1) / nFactual : 0));
   return { objective, factual };
+}
+
+/**
+ * The fast search's candidates: the neurons whose zeroing would shrink the objective most through the
+ * logits (direct effect > 0), best first — one capture of the selection probes, no causal pass.
+ */
+export async function rankByDirectEffect(model: DebiasModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: Pick<LocateOptions, "candidates"> = {}): Promise<Candidate[]> {
+  const pool = options.candidates ?? defaultCandidates(model.facts.nLayer * (model.facts.nFf ?? 0));
+  const direct = await directEffects(file, model, evaluator, base.probes, dlaWeights(base));
+  return topK(direct.objective, pool, (v) => v).map((n) => ({ ...n, dla: direct.objective[n.layer]![n.index]!, dlaFactual: direct.factual[n.layer]![n.index]!, sources: ["dla"] }));
 }
 
 export async function locate(model: DebiasModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: LocateOptions = {}): Promise<LocateResult> {

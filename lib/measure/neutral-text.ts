@@ -47,6 +47,11 @@ export class NeutralText {
     this.#next = this.positions.map(({ prompt, position }) => this.prompts[prompt]![position + 1]!);
   }
 
+  /** Tokens one run over the text evaluates. */
+  get tokenCount(): number {
+    return this.prompts.reduce((sum, tokens) => sum + tokens.length, 0);
+  }
+
   async run(evaluator: Evaluator, interventions: readonly InterventionSpec[] = []): Promise<NeutralRun> {
     const { distributions } = await evaluator.evaluate({ prompts: this.prompts, distributions: this.positions, interventions });
     return { rows: distributions, nextLogprobs: Float64Array.from(distributions, (row, i) => row[this.#next[i]!]!) };

@@ -213,6 +213,11 @@ export class ProbeSet {
     return this.#sequences.length;
   }
 
+  /** Tokens one measurement evaluates. */
+  get tokenCount(): number {
+    return this.#sequences.reduce((sum, s) => sum + s.tokens.length, 0);
+  }
+
   /** The dataset metrics (bias, factual accuracy, per split and category) under the given interventions. */
   async score(evaluator: Evaluator, interventions: readonly InterventionSpec[] = []): Promise<BiasScore> {
     return this.scoreOf(await this.measure(evaluator, interventions));

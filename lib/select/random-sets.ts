@@ -1,6 +1,6 @@
 // Is the chosen set special? The same number of random neurons, drawn from the same layers and edited the
-// same way, measured on every probe (selection and held-out) in shared batches: the chosen set's gain
-// against that spread, as z and an empirical p, per split. An effect a random set matches is not an effect.
+// same way, measured on the split the verdict is judged on: the chosen set's gain against that spread, as z
+// and an empirical p. An effect a random set matches is not an effect.
 import type { ScoreOptions, BiasScore } from "../measure/metrics.js";
 import type { ProbeSet } from "../measure/probe-set.js";
 import { interventionsFor, mean, neuronKey, std } from "../locate/neurons.js";
@@ -36,6 +36,8 @@ export interface RandomSetOptions {
   nFf: number;
   objective: ObjectiveKind;
   scoreOptions: ScoreOptions;
+  /** The split the verdict is judged on: the random sets are measured there. */
+  split: "selection" | "heldout";
 }
 
 /** Random sets like `chosen` (same size, layers and scales), disjoint from it. */
@@ -55,22 +57,28 @@ export function randomSetsLike(chosen: readonly EditedNeuron[], count: number, n
   });
 }
 
-/** Scores of the chosen set and of the random sets on every probe; the chosen one first. */
-export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeSet, before: BiasScore, chosen: readonly EditedNeuron[], options: RandomSetOptions): Promise<{ chosen: BiasScore; comparison: RandomComparison }> {
+/**
+ * The chosen set's score on every probe (what the edit is predicted to do), and its gain on the judged
+ * split against random sets measured on that split's probes only (a third of a pass each, not a whole
+ * one). Gains there are computed within the split — the original, the chosen set and the random sets
+ * alike, baselines from the split's own neutral words — so they compare like with like.
+ */
+export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeSet, original: Float64Array, chosen: readonly EditedNeuron[], options: RandomSetOptions): Promise<{ chosen: BiasScore; comparison: RandomComparison }> {
   const sets = randomSetsLike(chosen, options.sets ?? 20, options.nFf, options.seed ?? 1);
-  const scores: BiasScore[] = [];
-  const all = [chosen, ...sets];
-  for (let first = 0; first < all.length; first += 8) {
-    const bs = await probes.measureVariants(evaluator, all.slice(first, first + 8).map((set) => interventionsFor(set)));
-    for (const b of bs) scores.push(probes.scoreOf(b, options.scoreOptions));
+  const [all] = await probes.measureVariants(evaluator, [interventionsFor(chosen)]);
+  const keep = probes.items.map((item) => item.probe.split === options.split);
+  const subset = probes.filter((p) => p.split === options.split);
+  const within = (b: Float64Array) => Float64Array.from(b.filter((_, i) => keep[i]));
+  const size = (b: Float64Array) => objectiveSize(subset.scoreOf(b, options.scoreOptions), options.objective);
+  const sizes: number[] = [];
+  for (let first = 0; first < sets.length; first += 8) {
+    const bs = await subset.measureVariants(evaluator, sets.slice(first, first + 8).map((set) => interventionsFor(set)));
+    sizes.push(...bs.map(size));
   }
-  const split = (name: "selection" | "heldout"): SplitComparison | null => {
-    if (before.splits[name].counts.stereotyped === 0 && options.objective === "stereotype") return null;
-    const size0 = objectiveSize(before.splits[name], options.objective);
-    const gains = scores.map((s) => size0 - objectiveSize(s.splits[name], options.objective));
-    const [gain, ...random] = gains as [number, ...number[]];
-    const sd = std(random);
-    return { gain, randomMean: mean(random), randomStd: sd, z: sd > 0 ? (gain - mean(random)) / sd : null, p: (1 + random.filter((g) => g >= gain).length) / (1 + random.length), gains: random };
-  };
-  return { chosen: scores[0]!, comparison: { sets: sets.length, size: chosen.length, selection: split("selection"), heldout: split("heldout") } };
+  const size0 = size(within(original));
+  const gain = size0 - size(within(all!));
+  const random = sizes.map((s) => size0 - s);
+  const sd = std(random);
+  const comparison: SplitComparison = { gain, randomMean: mean(random), randomStd: sd, z: sd > 0 ? (gain - mean(random)) / sd : null, p: (1 + random.filter((g) => g >= gain).length) / (1 + random.length), gains: random };
+  return { chosen: probes.scoreOf(all!, options.scoreOptions), comparison: { sets: sets.length, size: chosen.length, selection: options.split === "selection" ? comparison : null, heldout: options.split === "heldout" ? comparison : null } };
 }

@@ -60,7 +60,11 @@ export interface ParetoPoint {
   chosen: boolean;
 }
 
+/** How the set was searched: every candidate screened alone and re-screened on top of the set each round, or a few rounds over candidates ranked by direct effect. */
+export type SearchKind = "thorough" | "fast";
+
 export interface Selection {
+  search: SearchKind;
   neurons: EditedNeuron[];
   steps: SelectionStep[];
   /** Non-dominated (objective, KL) points among the sets measured, the chosen one marked. */
@@ -93,12 +97,26 @@ function folds(probes: readonly ProbeKey[]): number[][] {
   return templates.length >= 2 ? [wordFold(0), wordFold(1), templateFold(0), templateFold(1)] : [wordFold(0), wordFold(1)];
 }
 
-export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}): Promise<Selection> {
+/** Where a search stands: what the set chosen so far measures. */
+export interface SearchPoint {
+  bias: number;
+  objective: number;
+  kl: number;
+  factualMargin: number;
+  factualAccuracy: number;
+  folds: number[];
+}
+
+/**
+ * What every search strategy shares: the damage budget, the folds, the rules a step must pass, the sets
+ * measured (for the Pareto front) and the passes spent; `finish` turns the chosen set into a Selection.
+ */
+export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: number, options: SelectionOptions, defaultMinGain: number) {
   const maxKl = options.maxKl ?? DEFAULT_MAX_KL;
   const minFactualRatio = options.minFactualRatio ?? DEFAULT_MIN_FACTUAL_RATIO;
   const maxNeurons = options.maxNeurons ?? Math.max(1, Math.floor(0.02 * totalNeurons));
   const scale = options.scale ?? 0;
-  const minGain = options.minGain ?? 2 * singleSpread;
+  const minGain = options.minGain ?? defaultMinGain;
   const progress = options.onProgress ?? (() => undefined);
   const baseMargin = base.score.factualMargin ?? 0;
   const baseAccuracy = base.score.factualAccuracy ?? 0;
@@ -108,6 +126,7 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     foldIndex.map((idx) => searchSize(groupMetrics(wordScores(idx.map((i) => keys[i]!), idx.map((i) => b[i]!), base.scoreOptions)), base.objective));
 
   let passes = 0;
+  const points: Omit<ParetoPoint, "chosen">[] = [];
   const measure = async (edits: readonly Edit[], stage: string): Promise<CausalEffect[]> => {
     passes += edits.length;
     return causalEffects(evaluator, base, edits, (done, total) => progress(stage, done, total));
@@ -120,26 +139,90 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     if (e.factualAccuracy !== undefined && e.factualAccuracy < baseAccuracy) return `factual accuracy would drop to ${e.factualAccuracy.toPrecision(3)}`;
     return "";
   };
+  const pointOf = (e: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number; b: Float64Array }): SearchPoint =>
+    ({ bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
+  const start = pointOf({ ...base.score, bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, b: base.b });
 
+  /** One tried addition to the set, judged by every rule a step must pass; a valid one joins the front. */
+  const judge = (round: number, current: SearchPoint, chosenCount: number, added: NeuronId[], e: CausalEffect): SelectionStep => {
+    const foldGains = foldSizes(e.b).map((s, f) => current.folds[f]! - s);
+    const gain = current.bias - e.bias;
+    let reason = budgetProblem(e);
+    if (!reason && !(gain > 0 && gain >= minGain * Math.sqrt(added.length))) reason = `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, what ${added.length} random neuron(s) could do`;
+    // A fold may stand still, not go back by more than a tenth of what the step gains overall.
+    if (!reason && foldGains.some((g) => !(g >= -0.1 * gain))) reason = `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
+    if (!reason) points.push({ neurons: chosenCount + added.length, scale, bias: e.bias, kl: e.kl });
+    return { round, added, accepted: false, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains };
+  };
+
+  /**
+   * The smallest addition that brings nearly all (90%) of the best valid gain, marked accepted; −1 when
+   * none is valid. Neurons that ride along for a sliver of gain cost KL and slots and fit the selection
+   * words rather than the bias.
+   */
+  const accept = (tried: readonly SelectionStep[], current: SearchPoint): number => {
+    const valid = tried.map((step) => (step.reason === "" ? current.bias - step.bias : -Infinity));
+    const bestGain = Math.max(...valid);
+    if (!(bestGain > -Infinity)) return -1;
+    const order = valid.map((_, t) => t).sort((a, b) => tried[a]!.added.length - tried[b]!.added.length || valid[b]! - valid[a]!);
+    const best = order.find((t) => valid[t]! >= 0.9 * bestGain)!;
+    const step = tried[best]!;
+    step.accepted = true;
+    step.reason = `objective ${current.bias.toPrecision(4)} → ${step.bias.toPrecision(4)}, KL ${step.kl.toPrecision(3)}`;
+    return best;
+  };
+
+  /** The Selection for the chosen set, after measuring it at the `gentler` scales (for the trade-off a user may prefer). */
+  const finish = async (chosen: readonly NeuronId[], current: SearchPoint, steps: SelectionStep[], stopped: string, gentler: readonly number[]): Promise<Omit<Selection, "search">> => {
+    if (chosen.length > 0 && scale === 0 && gentler.length > 0) {
+      const effects = await measure(gentler.map((s) => chosen.map(({ layer, index }) => ({ layer, index, scale: s }))), "the chosen set at gentler scales");
+      effects.forEach((e, k) => points.push({ neurons: chosen.length, scale: gentler[k]!, bias: e.bias, kl: e.kl }));
+    }
+    const dominated = (p: (typeof points)[number]) => points.some((q) => q !== p && q.bias <= p.bias && q.kl <= p.kl && (q.bias < p.bias || q.kl < p.kl));
+    const isChosen = (p: (typeof points)[number]) => p.neurons === chosen.length && p.scale === scale && p.bias === current.bias;
+    const pareto = points
+      .filter((p) => isChosen(p) || !dominated(p))
+      .map((p) => ({ ...p, chosen: isChosen(p) }))
+      .sort((a, b) => a.kl - b.kl || a.bias - b.bias);
+    return {
+      neurons: withScale(chosen).sort(byPosition),
+      steps,
+      pareto,
+      budget: { maxKl, minFactualRatio, maxNeurons, minGain },
+      effect: { bias: current.bias, objective: current.objective, kl: current.kl, factualMargin: current.factualMargin, factualAccuracy: current.factualAccuracy },
+      stopped,
+      passes,
+    };
+  };
+
+  /** Why a search must stop before another round ("" = it may go on). */
+  const done = (chosenCount: number, current: SearchPoint): string => {
+    if (chosenCount >= maxNeurons) return `the set reached the most neurons allowed (${maxNeurons})`;
+    if (current.bias <= (options.stopAt ?? 0.02) * start.bias) return "the objective is removed on the selection probes";
+    return "";
+  };
+  return { maxNeurons, start, measure, withScale, budgetProblem, pointOf, judge, accept, finish, done, passes: () => passes };
+}
+
+/**
+ * The thorough search: every candidate re-screened on top of the set each round (a pass per candidate
+ * per round), from the locator's single-neuron effects.
+ */
+export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}): Promise<Selection> {
+  const kit = searchKit(evaluator, base, totalNeurons, options, 2 * singleSpread);
+  const { maxNeurons, measure, withScale, budgetProblem } = kit;
+  const baseMargin = base.score.factualMargin ?? 0;
   let chosen: NeuronId[] = [];
-  let current = { bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, folds: foldSizes(base.b) };
-  const baseSize = current.bias;
+  let current = kit.start;
   const steps: SelectionStep[] = [];
-  const points: Omit<ParetoPoint, "chosen">[] = [];
   // Single-neuron effects from the locator are the conditional effects on the empty set.
   let conditional = new Map<string, { neuron: NeuronId; bias: number; kl: number; ok: boolean }>(
-    located.map((n) => [neuronKey(n), { neuron: n, bias: baseSize + n.causal.dBias, kl: n.causal.kl, ok: budgetProblem({ kl: n.causal.kl, factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
+    located.map((n) => [neuronKey(n), { neuron: n, bias: current.bias + n.causal.dBias, kl: n.causal.kl, ok: budgetProblem({ kl: n.causal.kl, factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
   );
   let stopped = "";
   for (let round = 1; ; round++) {
-    if (chosen.length >= maxNeurons) {
-      stopped = `the set reached the most neurons allowed (${maxNeurons})`;
-      break;
-    }
-    if (current.bias <= (options.stopAt ?? 0.02) * baseSize) {
-      stopped = "the objective is removed on the selection probes";
-      break;
-    }
+    stopped = kit.done(chosen.length, current);
+    if (stopped) break;
     const ranked = [...conditional.values()].filter((c) => c.ok && c.bias < current.bias).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron));
     // Candidates that would shrink the objective but alone break the budget may be half of a compensating
     // pair (planted neurons that cancel each other's side effects): pairs of the strongest are tried too.
@@ -156,34 +239,15 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
       trials.map((added) => withScale([...chosen, ...added])),
       `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} candidates` : "", pairs.length ? `${pairs.length} pairs of over-budget ones` : ""].filter(Boolean).join(" and ")} on top of ${chosen.length} chosen`,
     );
-    const tried = effects.map((e, t): SelectionStep => {
-      const added = trials[t]!;
-      const foldGains = foldSizes(e.b).map((s, f) => current.folds[f]! - s);
-      const gain = current.bias - e.bias;
-      let reason = budgetProblem(e);
-      if (!reason && gain < minGain * Math.sqrt(added.length)) reason = `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, what ${added.length} random neuron(s) could do`;
-      // A fold may stand still, not go back by more than a tenth of what the step gains overall.
-      if (!reason && foldGains.some((g) => !(g >= -0.1 * gain))) reason = `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
-      if (!reason) points.push({ neurons: chosen.length + added.length, scale, bias: e.bias, kl: e.kl });
-      return { round, added, accepted: false, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains };
-    });
+    const tried = effects.map((e, t) => kit.judge(round, current, chosen.length, trials[t]!, e));
     steps.push(...tried);
-    // The smallest addition that brings nearly all (90%) of the best valid gain: neurons that ride along
-    // for a sliver of gain cost KL and slots and fit the selection words rather than the bias.
-    const valid = tried.map((step) => (step.reason === "" ? current.bias - step.bias : -Infinity));
-    const bestGain = Math.max(...valid);
-    const order = valid.map((_, t) => t).sort((a, b) => trials[a]!.length - trials[b]!.length || valid[b]! - valid[a]!);
-    const best = bestGain > -Infinity ? order.find((t) => valid[t]! >= 0.9 * bestGain)! : -1;
+    const best = kit.accept(tried, current);
     if (best < 0) {
       stopped = "no addition passed every rule (see steps)";
       break;
     }
-    const step = tried[best]!;
-    step.accepted = true;
-    step.reason = `objective ${current.bias.toPrecision(4)} → ${step.bias.toPrecision(4)}, KL ${step.kl.toPrecision(3)}`;
-    const e = effects[best]!;
     chosen = [...chosen, ...trials[best]!];
-    current = { bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) };
+    current = kit.pointOf(effects[best]!);
     const taken = new Set(chosen.map(neuronKey));
     const remaining = [...conditional.values()].filter((c) => !taken.has(neuronKey(c.neuron))).map((c) => c.neuron);
     if (remaining.length === 0 || chosen.length >= maxNeurons) continue;
@@ -193,26 +257,5 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     );
     conditional = new Map(remaining.map((n, k) => [neuronKey(n), { neuron: n, bias: rescreen[k]!.bias, kl: rescreen[k]!.kl, ok: budgetProblem(rescreen[k]!) === "" }]));
   }
-
-  // The chosen set at gentler scales, for the (objective, KL) trade-off a user may prefer.
-  if (chosen.length > 0 && scale === 0) {
-    const gentler = [0.25, 0.5];
-    const effects = await measure(gentler.map((s) => chosen.map(({ layer, index }) => ({ layer, index, scale: s }))), "the chosen set at gentler scales");
-    effects.forEach((e, k) => points.push({ neurons: chosen.length, scale: gentler[k]!, bias: e.bias, kl: e.kl }));
-  }
-  const dominated = (p: (typeof points)[number]) => points.some((q) => q !== p && q.bias <= p.bias && q.kl <= p.kl && (q.bias < p.bias || q.kl < p.kl));
-  const isChosen = (p: (typeof points)[number]) => p.neurons === chosen.length && p.scale === scale && p.bias === current.bias;
-  const pareto = points
-    .filter((p) => isChosen(p) || !dominated(p))
-    .map((p) => ({ ...p, chosen: isChosen(p) }))
-    .sort((a, b) => a.kl - b.kl || a.bias - b.bias);
-  return {
-    neurons: withScale(chosen).sort(byPosition),
-    steps,
-    pareto,
-    budget: { maxKl, minFactualRatio, maxNeurons, minGain },
-    effect: { bias: current.bias, objective: current.objective, kl: current.kl, factualMargin: current.factualMargin, factualAccuracy: current.factualAccuracy },
-    stopped,
-    passes,
-  };
+  return { search: "thorough", ...(await kit.finish(chosen, current, steps, stopped, [0.25, 0.5])) };
 }

@@ -79,16 +79,20 @@ function wordSpec(r: RunResult): TopLevelSpec {
   };
 }
 
-/** The edited neurons by layer, with what zeroing each alone did to the objective. */
+/**
+ * The edited neurons by layer, with what zeroing each alone did to the objective — measured by the
+ * thorough search, or predicted from its direct effect by the fast one.
+ */
 function neuronSpec(r: RunResult): TopLevelSpec {
-  const effect = new Map(r.neurons.map((n) => [`${n.layer}:${n.index}`, n.causal.dBias]));
+  const measured = r.selection?.search !== "fast";
+  const effect = new Map(r.neurons.map((n) => [`${n.layer}:${n.index}`, n.causal?.dBias ?? -n.dla]));
   const values = r.selected.map((n) => ({ neuron: `${n.layer}:${n.index}`, layer: `layer ${n.layer}`, dBias: effect.get(`${n.layer}:${n.index}`) ?? 0 }));
   return {
     width: Math.max(160, 34 * values.length), height: 200, data: { values },
     mark: { type: "bar", tooltip: true },
     encoding: {
       x: { field: "neuron", type: "nominal", sort: null, title: "neuron (layer:index)" },
-      y: { field: "dBias", type: "quantitative", title: "Δ objective when zeroed alone (nats)" },
+      y: { field: "dBias", type: "quantitative", title: measured ? "Δ objective when zeroed alone (nats)" : "Δ objective through the logits alone, predicted (nats)" },
       color: { field: "layer", type: "nominal", title: null },
     },
   };
@@ -168,7 +172,7 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
   const charts = [
     await figure("gap", gapSpec(r), "Stereotype gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words. Before the edit and after it."),
     await figure("words", wordSpec(r), "Every probe word's log-odds b before (x) and after (y) the edit; on the dashed diagonal = unchanged. Neutral words are the baseline; factual words should keep their side."),
-    r.selected.length > 0 ? await figure("neurons", neuronSpec(r), "The edited FFN neurons, by layer, with how much zeroing each one alone moved the objective (negative = less bias).") : "",
+    r.selected.length > 0 ? await figure("neurons", neuronSpec(r), r.selection?.search === "fast" ? "The edited FFN neurons, by layer, with how much zeroing each one alone would move the objective through the logits (negative = less bias): the fast search ranks by this and measures only sets." : "The edited FFN neurons, by layer, with how much zeroing each one alone moved the objective (negative = less bias).") : "",
     (r.selection?.pareto.length ?? 0) > 0 ? await figure("pareto", paretoSpec(r), "Every set of neurons the search measured within budget: objective against KL on neutral text; the chosen set in red.") : "",
     await figure("random", randomSpec(r), held ? `The chosen set's shrink of the objective (red) against ${held.gains.length} random sets of the same size from the same layers (grey): z = ${num(held.z, 1)}, p = ${num(held.p, 3)}.` : ""),
   ].filter(Boolean);

@@ -28,9 +28,13 @@ export function renderReport(result: RunResult): string {
   if (result.written) {
     lines.push(`neutral text: KL(original ‖ edited) ${fixed(result.eval.kl, 5)} nats, top-1 agreement ${fixed(100 * result.eval.top1Agreement, 1)}%, perplexity ${fixed(result.eval.perplexity, 3)} (was ${fixed(result.eval.basePerplexity, 3)})`);
   }
-  if (result.locate && result.selection) {
+  if (result.selection) {
     const kinds = (kind: string) => result.neurons.filter((n) => n.kind === kind).length;
-    lines.push(`located: ${result.neurons.length} candidates zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; one random neuron moves the objective by ±${fixed(result.locate.noise.dBiasStd)} nats`);
+    lines.push(
+      result.locate
+        ? `located (thorough search): ${result.neurons.length} candidates zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; one random neuron moves the objective by ±${fixed(result.locate.noise.dBiasStd)} nats`
+        : `ranked (fast search): ${result.neurons.length} candidates by their direct effect on the objective; only sets of them were measured (${result.selection.passes} sets)`,
+    );
     const chosen = result.selection.pareto.find((p) => p.chosen);
     lines.push(
       `selected ${result.selected.length} neurons in ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,

@@ -44,7 +44,8 @@ export const DEFAULTS = { minFactualAccuracy: 0.75, minReduction: 0.2, minZ: 2, 
 const nats = (v: number | null) => (v === null ? "—" : v.toFixed(3));
 const percent = (v: number) => `${(100 * v).toFixed(1)}%`;
 
-function judgedSplit(score: BiasScore, objective: ObjectiveKind): "heldout" | "selection" {
+/** Held-out probes judge the edit unless the dataset has none that measure the objective. */
+export function judgedSplit(score: BiasScore, objective: ObjectiveKind): "heldout" | "selection" {
   return objectiveValue(score.splits.heldout, objective) !== null ? "heldout" : "selection";
 }
 

@@ -197,9 +197,11 @@ t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchan
     const json = JSON.parse(result.stdout);
     t.match(json, { written: false, edited: [], verdict: { kind: "not-localized", sentence: /Nothing was edited/ } }, `${mode[0]}: ${json.verdict.sentence}`);
     const stages = Object.values(json.cost.stages) as { seconds: number; passes: number; tokens: number }[];
-    t.equal(stages.reduce((n, s) => n + s.passes, 0), json.cost.passes, "passes add up over the stages");
-    t.equal(stages.reduce((n, s) => n + s.tokens, 0), json.cost.tokens, "and so do tokens");
-    t.match(json.cost.stages["measuring the original model"], { passes: 1, tokens: Number }, "measuring the original costs one pass");
+    t.equal(stages.reduce((n, s) => n + s.tokens, 0), json.cost.tokens, "tokens add up over the stages");
+    t.equal(json.cost.passes, Math.round((10 * json.cost.tokens) / json.cost.tokensPerPass) / 10, "passes are tokens over the tokens of a pass");
+    t.ok(Math.abs(stages.reduce((n, s) => n + s.passes, 0) - json.cost.passes) <= 0.05 * stages.length, "and add up over the stages, but for rounding");
+    const measuring = json.cost.stages["measuring the original model"];
+    t.ok(measuring.passes > 1 && measuring.passes < 2, `measuring the original (every probe, the neutral text) costs ${measuring.passes} passes`);
     t.ok(json.cost.tokens > 0 && json.cost.peakRssBytes > 50e6, `${json.cost.tokens} tokens, peak RSS ${Math.round(json.cost.peakRssBytes / 2 ** 20)} MiB`);
     t.notOk(existsSync(output), "no output file");
     t.equal(await sha256File(model), original, "the model is unchanged");

@@ -1,0 +1,37 @@
+// The fast search spends no more passes than it is given, and every set it keeps is inside the budget.
+import t from "tap";
+import { rankByDirectEffect } from "../../lib/locate/locate.js";
+import { openGguf } from "../../lib/edit/reader.js";
+import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { roundSizes, searchRanked } from "../../lib/select/ranked-search.js";
+import { fixturePath, manifest } from "../helpers/fixtures.js";
+
+t.test("round sizes: powers of two up to the limit, spread over the passes a round may spend", async (t) => {
+  t.same(roundSizes(40, 5), [1, 2, 8, 16, 40]);
+  t.same(roundSizes(40, 7), [1, 2, 4, 8, 16, 40]);
+  t.same(roundSizes(16, 5), [1, 2, 4, 8, 16]);
+  t.same(roundSizes(33, 5), [1, 2, 8, 16, 33]);
+  t.same(roundSizes(3, 5), [1, 2, 3]);
+  t.same(roundSizes(2000, 5), [1, 8, 64, 256, 2000]);
+  t.same(roundSizes(40, 1), [1]);
+  t.same(roundSizes(0, 5), []);
+  t.same(roundSizes(40, 0), []);
+});
+
+t.test("on the planted fixture: within its passes and the damage budget, best-ranked neurons first", async (t) => {
+  const path = fixturePath("llama-localized");
+  const session = await openSession(path, manifestWorkload(manifest), { threads: 1 });
+  t.teardown(() => session.model.dispose());
+  const base = await selectionBaseline(session, "stereotype", await scoreOriginal(session));
+  const ranked = await rankByDirectEffect(session.model, await openGguf(path), session.evaluator, base, { candidates: 40 });
+  t.equal(ranked.length, 40);
+  t.ok(ranked.every((n, i) => n.dla > 0 && (i === 0 || ranked[i - 1]!.dla >= n.dla)), "ranked by direct effect, best first");
+  for (const passes of [1, 3, 8]) {
+    const selection = await searchRanked(session.evaluator, base, ranked, 4 * 512, passes, { maxKl: 0.02 });
+    t.ok(selection.passes <= passes, `${selection.passes} of ${passes} passes spent (${selection.stopped})`);
+    t.equal(selection.search, "fast");
+    t.ok(selection.effect.kl <= 0.02 && selection.effect.bias < base.score.stereotypeGap!, `the set of ${selection.neurons.length} leaves ${selection.effect.bias.toFixed(3)} at KL ${selection.effect.kl.toExponential(1)}`);
+    const accepted = selection.steps.filter((s) => s.accepted);
+    t.same(selection.neurons.map((n) => `${n.layer}:${n.index}`).sort(), accepted.flatMap((s) => s.added.map((n) => `${n.layer}:${n.index}`)).sort(), "the set is what the accepted steps added");
+  }
+});

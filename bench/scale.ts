@@ -1,13 +1,14 @@
-// What a run costs as models grow: llama-architecture models of three sizes (the bundled fixture and
-// random-weight ~100M and ~0.5B-parameter ones, Q4_K; generated here, never committed), each measured
+// What a run costs as models grow: llama-architecture models of several sizes (the bundled fixture and
+// random-weight ~100M, ~0.5B and ~1B-parameter ones, Q4_K; generated here, never committed), each measured
 // in a child process of its own (so peak RSS is the model's), with the bundled CommonWords dataset:
 // load time, one pass (every selection probe and the neutral text: the unit a run's cost is counted in),
-// two single-neuron screening edits, tokens per pass and peak RSS. The fixture
-// run's passes per stage (`run --json` cost.stages) turn these into a projected run time per size, and a
-// power law fitted over the sizes says how time grows with parameters. Full runs of the large models do
-// not fit a session: their run time is projected from measured stages, and printed as such.
+// two single-neuron screening edits (not on 1b: two more passes there), tokens per pass and peak RSS. The
+// passes of a fixture run — fast search about 15, thorough about 430 — turn these into projected run times
+// per size, and a power law fitted over the sizes says how time grows with parameters. Full runs of the
+// random-weight models would stop early (they know no gender): their run time is projected from
+// measured passes, and printed as such.
 //
-//   node dist/bench/scale.js [--sizes fixture,100m,500m] [--threads N] [--passes P]
+//   node dist/bench/scale.js [--sizes fixture,100m,500m,1b] [--threads N] [--fast-passes P] [--thorough-passes P]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -23,6 +24,8 @@ import { writeSyntheticLlama, type SyntheticShape } from "./synthetic-model.js";
 const SHAPES: Record<string, SyntheticShape> = {
   "100m": { nLayer: 12, nEmbd: 768, nFf: 3072, nHead: 12 },
   "500m": { nLayer: 16, nEmbd: 1536, nFf: 4096, nHead: 16 },
+  // Llama 3.2 1B's blocks (its 128k vocabulary aside: the tokenizer here is the fixture's)
+  "1b": { nLayer: 16, nEmbd: 2048, nFf: 8192, nHead: 32 },
 };
 const Q4_K = 15; // llama_ftype MOSTLY_Q4_K_M
 
@@ -33,7 +36,7 @@ interface Measured {
   loadSeconds: number;
   passSeconds: number;
   tokensPerPass: number;
-  screenSecondsPerEdit: number;
+  screenSecondsPerEdit: number | null;
   peakRssMb: number;
 }
 
@@ -52,10 +55,13 @@ async function measure(size: string, path: string, threads: number): Promise<Mea
     await causalEffects(session.evaluator, base, [edit(0)]);
     const passSeconds = (performance.now() - t1) / 1000;
     const tokensPerPass = session.evaluator.tokensEvaluated - before;
-    const edits = Array.from({ length: 2 }, (_, i) => edit(i + 1));
-    const t2 = performance.now();
-    await causalEffects(session.evaluator, base, edits);
-    const screenSecondsPerEdit = (performance.now() - t2) / 1000 / edits.length;
+    let screenSecondsPerEdit: number | null = null;
+    if (size !== "1b") {
+      const edits = Array.from({ length: 2 }, (_, i) => edit(i + 1));
+      const t2 = performance.now();
+      await causalEffects(session.evaluator, base, edits);
+      screenSecondsPerEdit = (performance.now() - t2) / 1000 / edits.length;
+    }
     return {
       size, params: session.model.facts.nParams, fileMb: statSync(path).size / 2 ** 20, loadSeconds, passSeconds, tokensPerPass, screenSecondsPerEdit,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
@@ -66,7 +72,7 @@ async function measure(size: string, path: string, threads: number): Promise<Mea
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, passes: { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" } } });
+  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, "fast-passes": { type: "string", default: "15" }, "thorough-passes": { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" } } });
   const threads = Number(values.threads);
   if (values.child) {
     process.stdout.write(`${JSON.stringify(await measure(values.child, values.model!, threads))}\n`);
@@ -91,12 +97,13 @@ async function main(): Promise<void> {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  const passes = Number(values.passes);
-  console.log(`scale: ${threads} threads, CommonWords (${rows[0]?.tokensPerPass} tokens a pass); projected run = load + ${passes} passes (the fixture run's count)`);
-  console.log(["size", "params", "file MB", "load s", "pass s", "tok/s", "screen s/edit", "peak RSS MB", "projected run"].join("\t"));
+  const fast = Number(values["fast-passes"]);
+  const thorough = Number(values["thorough-passes"]);
+  const duration = (seconds: number) => (seconds > 3600 ? `${(seconds / 3600).toFixed(1)} h` : `${(seconds / 60).toFixed(1)} min`);
+  console.log(`scale: ${threads} threads, CommonWords (${rows[0]?.tokensPerPass} tokens a pass); projected run = load + passes × pass time (fast search ${fast} passes, thorough ${thorough})`);
+  console.log(["size", "params", "file MB", "load s", "pass s", "tok/s", "screen s/edit", "peak RSS MB", "RSS − file MB", "fast run", "thorough run"].join("\t"));
   for (const r of rows) {
-    const run = r.loadSeconds + passes * r.passSeconds;
-    console.log([r.size, `${(r.params / 1e6).toFixed(1)}M`, r.fileMb.toFixed(0), r.loadSeconds.toFixed(1), r.passSeconds.toFixed(2), (r.tokensPerPass / r.passSeconds).toFixed(0), r.screenSecondsPerEdit.toFixed(2), r.peakRssMb.toFixed(0), run > 3600 ? `${(run / 3600).toFixed(1)} h` : `${(run / 60).toFixed(1)} min`].join("\t"));
+    console.log([r.size, `${(r.params / 1e6).toFixed(1)}M`, r.fileMb.toFixed(0), r.loadSeconds.toFixed(1), r.passSeconds.toFixed(2), (r.tokensPerPass / r.passSeconds).toFixed(0), r.screenSecondsPerEdit?.toFixed(2) ?? "–", r.peakRssMb.toFixed(0), (r.peakRssMb - r.fileMb).toFixed(0), duration(r.loadSeconds + fast * r.passSeconds), duration(r.loadSeconds + thorough * r.passSeconds)].join("\t"));
   }
   if (rows.length >= 2) {
     // least squares on log(pass seconds) against log(parameters)
@@ -106,7 +113,7 @@ async function main(): Promise<void> {
     const my = ys.reduce((a, b) => a + b) / ys.length;
     const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
     const at1b = Math.exp(my + slope * (Math.log(1e9) - mx));
-    console.log(`pass time grows as params^${slope.toFixed(2)}; at 1B parameters: ${at1b.toFixed(0)} s a pass, a ${passes}-pass run ${(passes * at1b / 3600).toFixed(1)} h (extrapolated)`);
+    console.log(`pass time grows as params^${slope.toFixed(2)}; at 1B parameters: ${at1b.toFixed(0)} s a pass: a fast run ${duration(fast * at1b)}, a thorough one ${duration(thorough * at1b)} (fitted)`);
   }
 }
 

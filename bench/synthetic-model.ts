@@ -1,11 +1,11 @@
 // Random-weight llama-architecture GGUF files of any size, for benches that need a bigger model than the
 // fixtures. Metadata (tokenizer included) comes from the llama fixture, so llama.cpp loads them.
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { GgufValueType, type GgufKv } from "../lib/edit/format.js";
 import { ggmlTypeByName } from "../lib/edit/ggml-types.js";
 import { openGguf } from "../lib/edit/reader.js";
-import { buildGguf, type TensorData } from "../lib/edit/writer.js";
+import { layoutGguf } from "../lib/edit/writer.js";
 import { seededRandom } from "../lib/random.js";
 import { packageRoot } from "../lib/package-root.js";
 
@@ -29,28 +29,43 @@ export async function writeSyntheticLlama(path: string, shape: SyntheticShape, s
   };
   const kvs: GgufKv[] = fixture.kvs.map((kv) => (kv.key in override ? { key: kv.key, type: GgufValueType.UINT32, value: override[kv.key]! } : kv));
   const f32 = ggmlTypeByName("f32")!;
-  const random = seededRandom(seed);
-  const tensor = (name: string, ne: number[], fill: "random" | "ones"): TensorData => {
-    const n = ne.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(n);
-    const scale = 1 / Math.sqrt(ne[0]!);
-    for (let i = 0; i < n; i++) values[i] = fill === "ones" ? 1 : (random() * 2 - 1) * scale;
-    return { name, ne, type: f32, data: Buffer.from(values.buffer) };
-  };
   const { nEmbd, nFf } = shape;
-  const tensors: TensorData[] = [tensor("token_embd.weight", [nEmbd, nVocab], "random"), tensor("output_norm.weight", [nEmbd], "ones"), tensor("output.weight", [nEmbd, nVocab], "random")];
+  type Spec = { name: string; ne: number[]; fill: "random" | "ones" };
+  const specs: Spec[] = [
+    { name: "token_embd.weight", ne: [nEmbd, nVocab], fill: "random" },
+    { name: "output_norm.weight", ne: [nEmbd], fill: "ones" },
+    { name: "output.weight", ne: [nEmbd, nVocab], fill: "random" },
+  ];
   for (let l = 0; l < shape.nLayer; l++) {
-    tensors.push(
-      tensor(`blk.${l}.attn_norm.weight`, [nEmbd], "ones"),
-      tensor(`blk.${l}.attn_q.weight`, [nEmbd, nEmbd], "random"),
-      tensor(`blk.${l}.attn_k.weight`, [nEmbd, nEmbd], "random"),
-      tensor(`blk.${l}.attn_v.weight`, [nEmbd, nEmbd], "random"),
-      tensor(`blk.${l}.attn_output.weight`, [nEmbd, nEmbd], "random"),
-      tensor(`blk.${l}.ffn_norm.weight`, [nEmbd], "ones"),
-      tensor(`blk.${l}.ffn_gate.weight`, [nEmbd, nFf], "random"),
-      tensor(`blk.${l}.ffn_up.weight`, [nEmbd, nFf], "random"),
-      tensor(`blk.${l}.ffn_down.weight`, [nFf, nEmbd], "random"),
+    specs.push(
+      { name: `blk.${l}.attn_norm.weight`, ne: [nEmbd], fill: "ones" },
+      ...["attn_q", "attn_k", "attn_v", "attn_output"].map((t): Spec => ({ name: `blk.${l}.${t}.weight`, ne: [nEmbd, nEmbd], fill: "random" })),
+      { name: `blk.${l}.ffn_norm.weight`, ne: [nEmbd], fill: "ones" },
+      { name: `blk.${l}.ffn_gate.weight`, ne: [nEmbd, nFf], fill: "random" },
+      { name: `blk.${l}.ffn_up.weight`, ne: [nEmbd, nFf], fill: "random" },
+      { name: `blk.${l}.ffn_down.weight`, ne: [nFf, nEmbd], fill: "random" },
     );
   }
-  writeFileSync(path, buildGguf(kvs, tensors));
+  // Streamed a row block at a time: a 1B-parameter F32 file is larger than any one Buffer may be.
+  const { header, offsets, alignment } = layoutGguf(kvs, specs.map((t) => ({ ...t, type: f32 })));
+  const random = seededRandom(seed);
+  const fd = openSync(path, "w");
+  try {
+    writeSync(fd, header);
+    specs.forEach((t, i) => {
+      const n = t.ne.reduce((a, b) => a * b, 1);
+      const scale = 1 / Math.sqrt(t.ne[0]!);
+      const chunk = new Float32Array(Math.min(n, 1 << 22));
+      let at = header.length + offsets[i]!;
+      for (let done = 0; done < n; done += chunk.length) {
+        const values = chunk.subarray(0, Math.min(chunk.length, n - done));
+        for (let k = 0; k < values.length; k++) values[k] = t.fill === "ones" ? 1 : (random() * 2 - 1) * scale;
+        at += writeSync(fd, values, 0, values.byteLength, at);
+      }
+      const pad = (alignment - ((4 * n) % alignment)) % alignment;
+      if (pad > 0 && i === specs.length - 1) writeSync(fd, Buffer.alloc(pad), 0, pad, at);
+    });
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -159,24 +159,39 @@ export interface TensorData {
   readonly data: Buffer;
 }
 
-/** A complete GGUF file in memory: for fixtures and tests, where the tensors are small. */
-export function buildGguf(kvs: readonly GgufKv[], tensors: readonly TensorData[]): Buffer {
+/** A tensor to lay out: its data comes later, in the order given. */
+export type TensorLayout = Pick<TensorData, "name" | "ne" | "type">;
+
+/**
+ * The header of a GGUF file holding `tensors` in order, and where each tensor's data starts relative to
+ * the data section (right after the header): what a writer needs to stream the data tensor by tensor.
+ */
+export function layoutGguf(kvs: readonly GgufKv[], tensors: readonly TensorLayout[]): { header: Buffer; offsets: number[]; bytes: number[]; alignment: number } {
   const alignKv = kvs.find((kv) => kv.key === GGUF_ALIGNMENT_KEY);
   const alignment = alignKv ? (alignKv.value as number) : GGUF_DEFAULT_ALIGNMENT;
   const infos: Buffer[] = [];
-  const data: Buffer[] = [];
+  const offsets: number[] = [];
+  const bytes: number[] = [];
   let offset = 0;
   for (const t of tensors) {
     const nElements = t.ne.reduce((a, b) => a * b, 1);
-    if ((t.ne[0] ?? 1) % t.type.blockSize !== 0 || t.data.length !== (nElements / t.type.blockSize) * t.type.typeSize) {
-      throw new DebiasError("E_GGUF_ENCODE", `Cannot encode tensor '${t.name}': shape [${t.ne.join(", ")}] of ${t.type.name} does not match its ${t.data.length} bytes.`);
-    }
+    if ((t.ne[0] ?? 1) % t.type.blockSize !== 0) throw new DebiasError("E_GGUF_ENCODE", `Cannot encode tensor '${t.name}': its rows of ${t.ne[0]} do not divide into ${t.type.name} blocks of ${t.type.blockSize}.`);
     infos.push(encodeTensorInfo({ name: t.name, ne: t.ne, type: t.type, offset }));
-    const padded = alignUp(t.data.length, alignment);
-    data.push(t.data, Buffer.alloc(padded - t.data.length));
-    offset += padded;
+    offsets.push(offset);
+    bytes.push((nElements / t.type.blockSize) * t.type.typeSize);
+    offset += alignUp(bytes.at(-1)!, alignment);
   }
-  const header = assembleHeader(tensors.length, kvs.map(encodeKv), Buffer.concat(infos), alignment);
+  return { header: assembleHeader(tensors.length, kvs.map(encodeKv), Buffer.concat(infos), alignment), offsets, bytes, alignment };
+}
+
+/** A complete GGUF file in memory: for fixtures and tests, where the tensors are small. */
+export function buildGguf(kvs: readonly GgufKv[], tensors: readonly TensorData[]): Buffer {
+  const { header, bytes, alignment } = layoutGguf(kvs, tensors);
+  const data: Buffer[] = [];
+  tensors.forEach((t, i) => {
+    if (t.data.length !== bytes[i]) throw new DebiasError("E_GGUF_ENCODE", `Cannot encode tensor '${t.name}': shape [${t.ne.join(", ")}] of ${t.type.name} does not match its ${t.data.length} bytes.`);
+    data.push(t.data, Buffer.alloc(alignUp(t.data.length, alignment) - t.data.length));
+  });
   return Buffer.concat([header, ...data]);
 }
 

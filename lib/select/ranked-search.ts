@@ -4,31 +4,46 @@
 // nearly all of the best valid gain. A candidate that on top of the set breaks the budget alone is
 // dropped. What it cannot see, and the thorough search can: neurons that act only through later layers,
 // and pairs that cancel each other's side effects.
-import type { Baseline } from "../locate/causal.js";
-import type { NeuronId } from "../locate/neurons.js";
+import type { Baseline, CausalEffect } from "../locate/causal.js";
+import { neuronKey, type NeuronId } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
 import { searchKit, type Selection, type SelectionOptions, type SelectionStep } from "./selection.js";
 
 /** Variants measured per round at most: the sizes tried on top of the set. */
 const PER_ROUND = 5;
 
-/** Up to `count` addition sizes from 1 to `limit`: powers of two, evenly spread on a log scale, `limit` last. */
-export function roundSizes(limit: number, count: number): number[] {
-  if (limit < 1 || count < 1) return [];
+/** The addition sizes worth trying: powers of two from 1, then `limit` itself. */
+export function sizeLadder(limit: number): number[] {
+  if (limit < 1) return [];
   const ladder: number[] = [];
   for (let k = 1; k < limit; k *= 2) ladder.push(k);
-  // a last power of two close to the limit (40 after 32) is a pass spent on nearly the same set
+  // a last power of two close to the limit (32 before 40) is a pass spent on nearly the same set
   if (ladder.length > 1 && limit < 1.5 * ladder.at(-1)!) ladder.pop();
   ladder.push(limit);
-  if (ladder.length <= count) return ladder;
-  if (count === 1) return [1];
-  return [...new Set(Array.from({ length: count }, (_, j) => ladder[Math.round((j * (ladder.length - 1)) / (count - 1))]!))];
+  return ladder;
+}
+
+/** Up to `count` of `sizes` (ascending), evenly spread over them: the first and the last always. */
+export function spread(sizes: readonly number[], count: number): number[] {
+  if (count < 1) return [];
+  if (sizes.length <= count) return [...sizes];
+  if (count === 1) return [sizes[0]!];
+  return [...new Set(Array.from({ length: count }, (_, j) => sizes[Math.round((j * (sizes.length - 1)) / (count - 1))]!))];
+}
+
+/** Up to `count` addition sizes from 1 to `limit`, evenly spread on a log scale, `limit` last. */
+export function roundSizes(limit: number, count: number): number[] {
+  return spread(sizeLadder(limit), count);
 }
 
 export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked: readonly NeuronId[], totalNeurons: number, passes: number, options: SelectionOptions = {}): Promise<Selection> {
   // No single-neuron spread is measured here: a step must shrink the objective on every fold, and the
   // random sets judge the chosen one afterwards.
   const kit = searchKit(evaluator, base, totalNeurons, options, 0);
+  // Sets already measured, by their neurons: a later round's "set plus the next k" is often an earlier
+  // round's "plus 2k", and is judged again for free.
+  const measured = new Map<string, CausalEffect>();
+  const keyOf = (set: readonly NeuronId[]) => set.map(neuronKey).sort().join(" ");
   let pool = [...ranked];
   let chosen: NeuronId[] = [];
   let current = kit.start;
@@ -37,32 +52,35 @@ export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked:
   for (let round = 1; ; round++) {
     stopped = kit.done(chosen.length, current);
     if (stopped) break;
-    const left = passes - kit.passes();
-    const sizes = roundSizes(Math.min(kit.maxNeurons - chosen.length, pool.length), Math.min(PER_ROUND, left));
     if (pool.length === 0) {
       stopped = "every ranked candidate was tried";
       break;
     }
-    if (sizes.length === 0) {
+    const ladder = sizeLadder(Math.min(kit.maxNeurons - chosen.length, pool.length));
+    const setOf = (k: number) => [...chosen, ...pool.slice(0, k)];
+    const fresh = spread(ladder.filter((k) => !measured.has(keyOf(setOf(k)))), Math.min(PER_ROUND, passes - kit.passes()));
+    const sizes = ladder.filter((k) => fresh.includes(k) || measured.has(keyOf(setOf(k))));
+    if (fresh.length === 0) {
       stopped = `the search spent its ${passes} passes`;
       break;
     }
-    const trials = sizes.map((k) => pool.slice(0, k));
-    const effects = await kit.measure(trials.map((added) => kit.withScale([...chosen, ...added])), `round ${round}: trying the next ${sizes.join("/")} ranked candidates on top of ${chosen.length} chosen`);
-    const tried = effects.map((e, t) => kit.judge(round, current, chosen.length, trials[t]!, e));
+    const effects = await kit.measure(fresh.map((k) => kit.withScale(setOf(k))), `round ${round}: trying the next ${fresh.join("/")} ranked candidates on top of ${chosen.length} chosen`);
+    fresh.forEach((k, i) => measured.set(keyOf(setOf(k)), effects[i]!));
+    const trials = sizes.map((k) => ({ added: pool.slice(0, k), effect: measured.get(keyOf(setOf(k)))! }));
+    const tried = trials.map(({ added, effect }) => kit.judge(round, current, chosen.length, added, effect));
     steps.push(...tried);
     const best = kit.accept(tried, current);
     if (best < 0) {
       // The next candidate alone breaks the budget on top of the set: leave it out and go on.
-      if (kit.budgetProblem(effects[0]!) !== "") {
+      if (sizes[0] === 1 && kit.budgetProblem(trials[0]!.effect) !== "") {
         pool = pool.slice(1);
         continue;
       }
       stopped = "no addition passed every rule (see steps)";
       break;
     }
-    chosen = [...chosen, ...trials[best]!];
-    current = kit.pointOf(effects[best]!);
+    chosen = [...chosen, ...trials[best]!.added];
+    current = kit.pointOf(trials[best]!.effect);
     pool = pool.slice(sizes[best]!);
   }
   return { search: "fast", ...(await kit.finish(chosen, current, steps, stopped, [])) };

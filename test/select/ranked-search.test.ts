@@ -3,7 +3,7 @@ import t from "tap";
 import { rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/edit/reader.js";
 import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
-import { roundSizes, searchRanked } from "../../lib/select/ranked-search.js";
+import { roundSizes, searchRanked, sizeLadder, spread } from "../../lib/select/ranked-search.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";
 
 t.test("round sizes: powers of two up to the limit, spread over the passes a round may spend", async (t) => {
@@ -16,6 +16,10 @@ t.test("round sizes: powers of two up to the limit, spread over the passes a rou
   t.same(roundSizes(40, 1), [1]);
   t.same(roundSizes(0, 5), []);
   t.same(roundSizes(40, 0), []);
+  t.same(sizeLadder(40), [1, 2, 4, 8, 16, 40]);
+  t.same(sizeLadder(1), [1]);
+  t.same(spread([1, 4, 16], 2), [1, 16]);
+  t.same(spread([1, 4, 16], 1), [1]);
 });
 
 t.test("on the planted fixture: within its passes and the damage budget, best-ranked neurons first", async (t) => {
@@ -33,5 +37,6 @@ t.test("on the planted fixture: within its passes and the damage budget, best-ra
     t.ok(selection.effect.kl <= 0.02 && selection.effect.bias < base.score.stereotypeGap!, `the set of ${selection.neurons.length} leaves ${selection.effect.bias.toFixed(3)} at KL ${selection.effect.kl.toExponential(1)}`);
     const accepted = selection.steps.filter((s) => s.accepted);
     t.same(selection.neurons.map((n) => `${n.layer}:${n.index}`).sort(), accepted.flatMap((s) => s.added.map((n) => `${n.layer}:${n.index}`)).sort(), "the set is what the accepted steps added");
+    if (passes === 8) t.ok(selection.steps.length > selection.passes, `${selection.steps.length} sets judged for ${selection.passes} measured: sets an earlier round measured are judged again for free`);
   }
 });

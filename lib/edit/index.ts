@@ -3,7 +3,7 @@
 export { GgufValueType, type GgufArray, type GgufArrayItems, type GgufKv, type GgufValue } from "./format.js";
 export { GGML_TYPES, ggmlTypeById, ggmlTypeByName, type GgmlType, type ScaleField } from "./ggml-types.js";
 export { openGguf, type ByteRange, type GgufFile, type GgufTensor } from "./reader.js";
-export { buildGguf, encodeKv, reheader, type TensorData } from "./writer.js";
+export { buildGguf, encodeKv, layoutGguf, reheader, type TensorData, type TensorLayout } from "./writer.js";
 export { planNeuronEdits, type BytePatch, type EditPlan, type NeuronEdit, type PlanOptions, type Requantizer } from "./neuron-edit.js";
 export {
   checkNewFileTarget,

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import t from "tap";
 import { GgufValueType as V } from "../../lib/edit/format.js";
 import { openGguf } from "../../lib/edit/reader.js";
-import { buildGguf, encodeKv, reheader } from "../../lib/edit/writer.js";
+import { buildGguf, encodeKv, layoutGguf, reheader } from "../../lib/edit/writer.js";
 import { T, modelParts } from "./helpers.js";
 
 t.test("reheader keeps every original byte, adds KVs and re-aligns the data section", async (t) => {
@@ -52,4 +52,18 @@ t.test("values that do not fit their declared type are refused", async (t) => {
     t.throws(() => encodeKv({ key: "k", type, value: value as never }), { code: "E_GGUF_ENCODE", message: /'k'/ }, `${V[type] ?? type} ${String(value)}`);
   }
   t.throws(() => buildGguf([], [{ name: "w", type: T("Q4_0"), ne: [16], data: Buffer.alloc(9) }]), { code: "E_GGUF_ENCODE", message: /'w'/ });
+});
+
+t.test("a layout and its tensors' bytes written at its offsets make the same file as buildGguf", async (t) => {
+  const { kvs, tensors } = modelParts({ nLayer: 2, nFf: 32, alignment: 64 });
+  const whole = buildGguf(kvs, tensors);
+  const { header, offsets, bytes } = layoutGguf(kvs, tensors);
+  const streamed = Buffer.alloc(whole.length);
+  header.copy(streamed);
+  tensors.forEach((x, i) => {
+    t.equal(bytes[i], x.data.length, `${x.name}: its size`);
+    t.equal(offsets[i]! % 64, 0, `${x.name}: aligned`);
+    x.data.copy(streamed, header.length + offsets[i]!);
+  });
+  t.ok(streamed.equals(whole));
 });

@@ -8,7 +8,11 @@
 // random-weight models would stop early (they know no gender): their run time is projected from
 // measured passes, and printed as such.
 //
-//   node dist/bench/scale.js [--sizes fixture,100m,500m,1b] [--threads N] [--fast-passes P] [--thorough-passes P]
+// --vocab llama3 gives the synthetic models Llama 3's 128k tokenizer (llama.cpp's vocabulary-only
+// models/ggml-vocab-llama-bpe.gguf, from the vendored source), so the dataset tokenizes as on a real
+// model; the default is the fixture's 824-token vocabulary, which splits most words into pieces.
+//
+//   node dist/bench/scale.js [--sizes fixture,100m,500m,1b] [--vocab fixture|llama3] [--threads N] [--fast-passes P] [--thorough-passes P]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -20,12 +24,13 @@ import { native } from "../lib/native.js";
 import { packageRoot } from "../lib/package-root.js";
 import { defaultWorkload, openSession, selectionBaseline } from "../lib/pipeline.js";
 import { writeSyntheticLlama, type SyntheticShape } from "./synthetic-model.js";
+import { unpackLlamaSource } from "./vendor.js";
 
 const SHAPES: Record<string, SyntheticShape> = {
   "100m": { nLayer: 12, nEmbd: 768, nFf: 3072, nHead: 12 },
   "500m": { nLayer: 16, nEmbd: 1536, nFf: 4096, nHead: 16 },
-  // Llama 3.2 1B's blocks (its 128k vocabulary aside: the tokenizer here is the fixture's)
-  "1b": { nLayer: 16, nEmbd: 2048, nFf: 8192, nHead: 32 },
+  // Llama 3.2 1B's shape: grouped-query attention, output tied to the token embedding
+  "1b": { nLayer: 16, nEmbd: 2048, nFf: 8192, nHead: 32, nHeadKv: 8, tied: true },
 };
 const Q4_K = 15; // llama_ftype MOSTLY_Q4_K_M
 
@@ -72,7 +77,7 @@ async function measure(size: string, path: string, threads: number): Promise<Mea
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, "fast-passes": { type: "string", default: "15" }, "thorough-passes": { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" } } });
+  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, vocab: { type: "string", default: "fixture" }, "fast-passes": { type: "string", default: "15" }, "thorough-passes": { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" } } });
   const threads = Number(values.threads);
   if (values.child) {
     process.stdout.write(`${JSON.stringify(await measure(values.child, values.model!, threads))}\n`);
@@ -85,7 +90,7 @@ async function main(): Promise<void> {
       let path = join(packageRoot(), "test", "fixtures", "llama-localized.q4_k.gguf");
       if (size !== "fixture") {
         const f32 = join(scratch, `${size}.f32.gguf`);
-        await writeSyntheticLlama(f32, SHAPES[size]!);
+        await writeSyntheticLlama(f32, SHAPES[size]!, 1, values.vocab === "llama3" ? join(await unpackLlamaSource(), "models", "ggml-vocab-llama-bpe.gguf") : undefined);
         path = join(scratch, `${size}.q4_k.gguf`);
         await native().quantizeFile(f32, path, Q4_K, threads);
         rmSync(f32);
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
   const fast = Number(values["fast-passes"]);
   const thorough = Number(values["thorough-passes"]);
   const duration = (seconds: number) => (seconds > 3600 ? `${(seconds / 3600).toFixed(1)} h` : `${(seconds / 60).toFixed(1)} min`);
-  console.log(`scale: ${threads} threads, CommonWords (${rows[0]?.tokensPerPass} tokens a pass); projected run = load + passes × pass time (fast search ${fast} passes, thorough ${thorough})`);
+  console.log(`scale: ${threads} threads, CommonWords, ${values.vocab} vocabulary for synthetic models (tokens a pass: ${rows.map((r) => `${r.size} ${r.tokensPerPass}`).join(", ")}); projected run = load + passes × pass time (fast search ${fast} passes, thorough ${thorough})`);
   console.log(["size", "params", "file MB", "load s", "pass s", "tok/s", "screen s/edit", "peak RSS MB", "RSS − file MB", "fast run", "thorough run"].join("\t"));
   for (const r of rows) {
     console.log([r.size, `${(r.params / 1e6).toFixed(1)}M`, r.fileMb.toFixed(0), r.loadSeconds.toFixed(1), r.passSeconds.toFixed(2), (r.tokensPerPass / r.passSeconds).toFixed(0), r.screenSecondsPerEdit?.toFixed(2) ?? "–", r.peakRssMb.toFixed(0), (r.peakRssMb - r.fileMb).toFixed(0), duration(r.loadSeconds + fast * r.passSeconds), duration(r.loadSeconds + thorough * r.passSeconds)].join("\t"));

@@ -1,5 +1,7 @@
 // Random-weight llama-architecture GGUF files of any size, for benches that need a bigger model than the
-// fixtures. Metadata (tokenizer included) comes from the llama fixture, so llama.cpp loads them.
+// fixtures. Metadata (tokenizer included) comes from the llama fixture, or from a vocabulary-only GGUF
+// (llama.cpp's models/ggml-vocab-llama-bpe.gguf: Llama 3's 128k tokenizer, so prompts tokenize as on a
+// real model), so llama.cpp loads them.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { GgufValueType, type GgufKv } from "../lib/edit/format.js";
@@ -14,32 +16,42 @@ export interface SyntheticShape {
   nEmbd: number;
   nFf: number;
   nHead: number;
+  /** Key/value heads (grouped-query attention); default nHead. */
+  nHeadKv?: number;
+  /** The output projection is the token embedding (no output.weight), as in Llama 3.2 1B. */
+  tied?: boolean;
 }
 
-export async function writeSyntheticLlama(path: string, shape: SyntheticShape, seed = 1): Promise<void> {
-  const fixture = await openGguf(join(packageRoot(), "test", "fixtures", "llama-localized.f32.gguf"));
-  const nVocab = fixture.tensor("token_embd.weight")!.ne[1]!;
+/** Writes a random-weight llama of `shape`; `vocab` names a GGUF whose metadata and tokenizer it takes (default: the llama fixture's). */
+export async function writeSyntheticLlama(path: string, shape: SyntheticShape, seed = 1, vocab?: string): Promise<void> {
+  const source = await openGguf(vocab ?? join(packageRoot(), "test", "fixtures", "llama-localized.f32.gguf"));
+  const tokens = source.kv("tokenizer.ggml.tokens")?.value as { items?: unknown[] } | undefined;
+  const nVocab = tokens?.items?.length ?? source.tensor("token_embd.weight")!.ne[1]!;
+  const nHeadKv = shape.nHeadKv ?? shape.nHead;
   const override: Record<string, number> = {
     "llama.block_count": shape.nLayer,
     "llama.embedding_length": shape.nEmbd,
     "llama.feed_forward_length": shape.nFf,
     "llama.attention.head_count": shape.nHead,
-    "llama.attention.head_count_kv": shape.nHead,
+    "llama.attention.head_count_kv": nHeadKv,
     "llama.rope.dimension_count": shape.nEmbd / shape.nHead,
+    "llama.vocab_size": nVocab,
+    "general.file_type": 0,
   };
-  const kvs: GgufKv[] = fixture.kvs.map((kv) => (kv.key in override ? { key: kv.key, type: GgufValueType.UINT32, value: override[kv.key]! } : kv));
+  const kvs: GgufKv[] = source.kvs.map((kv) => (kv.key in override ? { key: kv.key, type: GgufValueType.UINT32, value: override[kv.key]! } : kv));
   const f32 = ggmlTypeByName("f32")!;
   const { nEmbd, nFf } = shape;
   type Spec = { name: string; ne: number[]; fill: "random" | "ones" };
   const specs: Spec[] = [
     { name: "token_embd.weight", ne: [nEmbd, nVocab], fill: "random" },
     { name: "output_norm.weight", ne: [nEmbd], fill: "ones" },
-    { name: "output.weight", ne: [nEmbd, nVocab], fill: "random" },
+    ...(shape.tied ? [] : [{ name: "output.weight", ne: [nEmbd, nVocab], fill: "random" } as Spec]),
   ];
+  const nEmbdKv = (nEmbd / shape.nHead) * nHeadKv;
   for (let l = 0; l < shape.nLayer; l++) {
     specs.push(
       { name: `blk.${l}.attn_norm.weight`, ne: [nEmbd], fill: "ones" },
-      ...["attn_q", "attn_k", "attn_v", "attn_output"].map((t): Spec => ({ name: `blk.${l}.${t}.weight`, ne: [nEmbd, nEmbd], fill: "random" })),
+      ...(["attn_q", "attn_k", "attn_v", "attn_output"] as const).map((t): Spec => ({ name: `blk.${l}.${t}.weight`, ne: [nEmbd, t === "attn_k" || t === "attn_v" ? nEmbdKv : nEmbd], fill: "random" })),
       { name: `blk.${l}.ffn_norm.weight`, ne: [nEmbd], fill: "ones" },
       { name: `blk.${l}.ffn_gate.weight`, ne: [nEmbd, nFf], fill: "random" },
       { name: `blk.${l}.ffn_up.weight`, ne: [nEmbd, nFf], fill: "random" },

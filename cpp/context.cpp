@@ -322,6 +322,42 @@ class EvaluateWorker : public PromiseWorker {
                 out[v] = static_cast<float>(logits[v] - norm);
             }
         }
+        const size_t n_compare = request_.compare_rows.size();
+        result_.compare_kl.resize(n_compare);
+        result_.compare_agree.resize(n_compare);
+        result_.compare_logprob.resize(n_compare);
+        std::vector<float> row_buffer(n_compare > 0 ? static_cast<size_t>(n_vocab) : 0);
+        for (size_t i = 0; i < n_compare; i++) {
+            int32_t row = request_.compare_rows[i];
+            const float * logits = logits_of(row);
+            double norm = lse[static_cast<size_t>(row)];
+            const float * ref = request_.compare_reference + static_cast<size_t>(request_.compare_reference_rows[i]) * static_cast<size_t>(n_vocab);
+            // The row as the reference was stored (float log-probs), both renormalized the same way, so a
+            // row compared with itself gives exactly 0.
+            for (int32_t v = 0; v < n_vocab; v++) {
+                row_buffer[static_cast<size_t>(v)] = static_cast<float>(logits[v] - norm);
+            }
+            double ref_norm = LogSumExp(ref, n_vocab);
+            double row_norm = LogSumExp(row_buffer.data(), n_vocab);
+            double kl = 0;
+            int32_t best = 0;
+            int32_t best_ref = 0;
+            for (int32_t v = 0; v < n_vocab; v++) {
+                double lp = ref[v] - ref_norm;
+                if (lp != -INFINITY) {
+                    kl += std::exp(lp) * (lp - (row_buffer[static_cast<size_t>(v)] - row_norm));
+                }
+                if (row_buffer[static_cast<size_t>(v)] > row_buffer[static_cast<size_t>(best)]) {
+                    best = v;
+                }
+                if (ref[v] > ref[best_ref]) {
+                    best_ref = v;
+                }
+            }
+            result_.compare_kl[i] = std::max(0.0, kl);
+            result_.compare_agree[i] = best == best_ref ? 1 : 0;
+            result_.compare_logprob[i] = static_cast<float>(logits[request_.compare_tokens[i]] - norm);
+        }
     }
 
     Napi::Value Result(Napi::Env env) override {
@@ -343,6 +379,15 @@ class EvaluateWorker : public PromiseWorker {
             named.Set(static_cast<uint32_t>(i), entry);
         }
         out.Set("named", named);
+        Napi::Float64Array kl = Napi::Float64Array::New(env, result_.compare_kl.size());
+        std::copy(result_.compare_kl.begin(), result_.compare_kl.end(), kl.Data());
+        Napi::Uint8Array agree = Napi::Uint8Array::New(env, result_.compare_agree.size());
+        std::copy(result_.compare_agree.begin(), result_.compare_agree.end(), agree.Data());
+        Napi::Object compared = Napi::Object::New(env);
+        compared.Set("kl", kl);
+        compared.Set("agree", agree);
+        compared.Set("logprobs", copy(result_.compare_logprob));
+        out.Set("compared", compared);
         return out;
     }
 
@@ -350,6 +395,10 @@ class EvaluateWorker : public PromiseWorker {
     std::shared_ptr<ContextHandle> handle_;
     EvalRequest request_;
     EvalResult result_;
+
+  public:
+    // The reference rows stay JS memory, read in place off the main thread: they must outlive the work.
+    Napi::ObjectReference reference;
 };
 
 // Typed-array fields of the request object, copied so the worker owns its input.
@@ -437,6 +486,29 @@ EvalRequest ParseRequest(Napi::Env env, const Napi::Object & object, const Conte
     };
     outputs_only(r.target_rows, "target");
     outputs_only(r.distribution_rows, "distribution");
+    r.compare_rows = ReadArray<int32_t, napi_int32_array>(env, object, "compareRows", false);
+    r.compare_reference_rows = ReadArray<int32_t, napi_int32_array>(env, object, "compareReferenceRows", false);
+    r.compare_tokens = ReadArray<int32_t, napi_int32_array>(env, object, "compareTokens", false);
+    outputs_only(r.compare_rows, "compare");
+    Require(env, r.compare_rows.size() == r.compare_reference_rows.size() && r.compare_rows.size() == r.compare_tokens.size(), "E_ARGUMENT",
+            "evaluate: compareRows, compareReferenceRows and compareTokens differ in length");
+    if (!r.compare_rows.empty()) {
+        Napi::Value reference = object.Get("compareReference");
+        Require(env, reference.IsTypedArray() && reference.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array, "E_ARGUMENT",
+                "evaluate: `compareReference` must be a Float32Array of log-prob rows");
+        auto rows = reference.As<Napi::Float32Array>();
+        Require(env, rows.ElementLength() % static_cast<size_t>(n_vocab) == 0, "E_ARGUMENT",
+                "evaluate: `compareReference` holds " + std::to_string(rows.ElementLength()) + " values, not whole rows of " + std::to_string(n_vocab));
+        r.compare_reference = rows.Data();
+        r.compare_reference_count = rows.ElementLength() / static_cast<size_t>(n_vocab);
+        for (int32_t row : r.compare_reference_rows) {
+            Require(env, row >= 0 && static_cast<size_t>(row) < r.compare_reference_count, "E_ARGUMENT", "evaluate: a compare reference row is outside `compareReference`");
+        }
+        for (llama_token token : r.compare_tokens) {
+            Require(env, token >= 0 && token < n_vocab, "E_TOKEN_RANGE",
+                    "compare token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(n_vocab) + " tokens");
+        }
+    }
     Require(env, r.target_rows.size() == r.target_tokens.size(), "E_ARGUMENT",
             "evaluate: targetRows and targetTokens differ in length");
     for (llama_token token : r.target_tokens) {
@@ -556,7 +628,7 @@ Napi::Value Context::Create(const Napi::CallbackInfo & info, std::shared_ptr<Mod
     return PromiseWorker::Start(new CreateWorker(env, handle, params));
 }
 
-// evaluate(request): Promise<{logprobs, distributions, activations, nFf}>
+// evaluate(request): Promise<{logprobs, distributions, activations, nFf, named, compared}>
 Napi::Value Context::Evaluate(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     Require(env, handle_ != nullptr, "E_DISPOSED", "the evaluation context was disposed and cannot be used any more");
@@ -565,7 +637,12 @@ Napi::Value Context::Evaluate(const Napi::CallbackInfo & info) {
     bool expected = false;
     Require(env, handle_->busy.compare_exchange_strong(expected, true), "E_BUSY",
             "the evaluation context is already evaluating; await the previous call first");
-    return PromiseWorker::Start(new EvaluateWorker(env, handle_, std::move(request)));
+    bool compares = !request.compare_rows.empty();
+    auto * worker = new EvaluateWorker(env, handle_, std::move(request));
+    if (compares) {
+        worker->reference = Napi::Persistent(info[0].As<Napi::Object>().Get("compareReference").As<Napi::Object>());
+    }
+    return PromiseWorker::Start(worker);
 }
 
 Napi::Value Context::Info(const Napi::CallbackInfo & info) {

@@ -33,6 +33,13 @@ struct EvalRequest {
     std::vector<int32_t> capture_rows;
     std::vector<std::string> capture_names;  // any graph tensor by name, read at the output rows
     std::vector<Intervention> interventions;
+    // Rows compared with reference log-prob rows instead of returned whole: a 128k vocabulary makes a
+    // row half a megabyte, and KL over hundreds of positions per variant would not fit memory as rows.
+    std::vector<int32_t> compare_rows;
+    std::vector<int32_t> compare_reference_rows;  // row of `compare_reference` for each compare row
+    std::vector<int32_t> compare_tokens;          // whose log-prob to report at each compare row
+    const float * compare_reference = nullptr;    // JS-owned, kept alive by the worker: n × n_vocab log-probs
+    size_t compare_reference_count = 0;           // rows in compare_reference
 };
 
 struct EvalResult {
@@ -42,6 +49,9 @@ struct EvalResult {
     int64_t n_ff = 0;
     std::vector<std::vector<float>> named;  // per capture_names entry: [outputs][ne0]
     std::vector<int64_t> named_width;
+    std::vector<double> compare_kl;       // KL(reference ‖ this row)
+    std::vector<uint8_t> compare_agree;   // 1 where both rows have the same most likely token
+    std::vector<float> compare_logprob;   // log p(compare_tokens[i]) in this row
 };
 
 // State shared with the decode thread. The callback never calls N-API: it only reads the request and

@@ -43,6 +43,11 @@ export interface NativeEvalRequest {
   /** Any graph tensor by llama.cpp name (e.g. "l_out-31", the final residual), read at the output rows. */
   captureNames?: string[];
   interventions?: NativeIntervention[];
+  /** Rows compared with rows of `compareReference` (log-probs, n × nVocab) instead of returned whole. */
+  compareRows?: Int32Array;
+  compareReferenceRows?: Int32Array;
+  compareTokens?: Int32Array;
+  compareReference?: Float32Array;
 }
 
 export interface NativeEvalResult {
@@ -55,6 +60,8 @@ export interface NativeEvalResult {
   nFf: number;
   /** One entry per captureNames name: outputs.length × width values, rows in `outputs` order. */
   named: { width: number; values: Float32Array }[];
+  /** Per compareRows entry: KL(reference ‖ row), 1 where the most likely tokens agree, log p(compareTokens[i]). */
+  compared: { kl: Float64Array; agree: Uint8Array; logprobs: Float32Array };
 }
 
 export interface NativeContextOptions {

@@ -17,7 +17,7 @@ import { DebiasModel } from "./llama/model.js";
 import type { ObjectiveKind } from "./select/objective.js";
 import { compareWithRandomSets, type RandomComparison } from "./select/random-sets.js";
 import { searchRanked } from "./select/ranked-search.js";
-import { selectNeurons, type EditedNeuron, type SearchKind, type Selection, type SelectionOptions } from "./select/selection.js";
+import { selectNeurons, type EditedNeuron, type SearchKind, type SearchResult, type Selection, type SelectionOptions } from "./select/selection.js";
 import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
 import { native } from "./native.js";
@@ -140,11 +140,18 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   objective?: ObjectiveKind;
   /**
    * How to search: "thorough" zeroes every candidate alone and re-screens them on top of the set each
-   * round (hundreds of passes); "fast" ranks candidates by direct effect and spends `searchPasses`;
-   * "auto" (default) is thorough when its estimate fits `thoroughSeconds` at the measured pass time.
+   * round (hundreds of passes); "fast" ranks candidates by direct effect and measures sets within
+   * `maxPasses`; "auto" (default) is thorough when its estimate fits `thoroughSeconds` at the measured
+   * pass time.
    */
   search?: SearchKind | "auto";
-  /** Passes the fast search may spend. Default 8. */
+  /**
+   * What a run with the fast search may cost in all, in passes. Default 15. The search gets what the
+   * rest of the run does not need (measuring, ranking, the prediction, four random sets, verifying),
+   * and at least 3.
+   */
+  maxPasses?: number;
+  /** Passes the fast search may spend on sets, instead of what `maxPasses` leaves it. */
   searchPasses?: number;
   /** Longest estimated thorough search that "auto" still chooses, seconds. Default 600. */
   thoroughSeconds?: number;
@@ -214,8 +221,21 @@ export function defaultOutput(model: string): string {
   return resolve(basename(model).replace(/(\.gguf)?$/, ".debiased.gguf"));
 }
 
-export const DEFAULT_SEARCH_PASSES = 8;
+export const DEFAULT_MAX_PASSES = 15;
 export const DEFAULT_THOROUGH_SECONDS = 600;
+
+/**
+ * The passes a fast search may spend so that the whole run stays within `maxPasses`: what is left after
+ * the passes spent so far and those the run still needs — the chosen set on the probes the search does
+ * not measure, four random sets on the judged split's objective probes, and verifying the written file
+ * (every probe and the neutral text). At least 3.
+ */
+export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent: number, split: "selection" | "heldout", maxPasses: number): number {
+  const { probes, neutral } = session;
+  const pass = probes.filter((p) => p.split === "selection").tokenCount + neutral.tokenCount;
+  const still = probes.filter((p) => p.split !== "selection").tokenCount + 4 * probes.filter((p) => p.split === split && p.label !== "factual").tokenCount + probes.tokenCount + neutral.tokenCount;
+  return Math.max(3, Math.floor(maxPasses - spent - still / pass));
+}
 
 /**
  * The search a run uses. "auto" takes the thorough one when its estimate — about four passes per screened
@@ -291,12 +311,12 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const total = model.facts.nLayer * nFf;
     const search = chooseSearch(options, total, secondsPerPass);
     let located: { neurons: Candidate[]; locate: Omit<LocateResult, "neurons"> | null };
-    let selection: Selection;
+    let selection: SearchResult;
     if (search === "fast") {
       stage("ranking candidate neurons by direct effect");
       const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
       stage("selecting a set of neurons");
-      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? DEFAULT_SEARCH_PASSES, options);
+      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, tokens() / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULT_MAX_PASSES), options);
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
@@ -307,8 +327,11 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, located, selection, predicted: null, random: null } as const;
     stage("comparing with random sets of neurons");
-    const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.b, selection.neurons, {
-      sets: options.randomSets ?? (search === "fast" ? 8 : 20), seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions, split: judgedSplit(original.score, objective),
+    // After a fast search the comparison may stop at 4 sets when they settle it: on a large model each
+    // set is another pass over the held-out probes.
+    const sets = options.randomSets ?? (search === "fast" ? 8 : 20);
+    const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.b, selection.neurons, selection.selectionB, {
+      sets, minSets: search === "fast" ? 4 : sets, minZ: options.minZ, seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions, split: judgedSplit(original.score, objective),
     });
     return { before: original.score, baseNeutral, located, selection, predicted: chosen, random: comparison, scoreOptions: original.scoreOptions } as const;
   }));
@@ -321,7 +344,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   if (measured.early) return unchanged(measured.early);
 
   const { located, selection, predicted, random } = measured;
-  const { neurons: edits, ...selectionRest } = selection;
+  const { neurons: edits, selectionB: _measured, ...selectionRest } = selection;
   const found = { neurons: located.neurons, selected: edits, locate: located.locate, selection: selectionRest, randomSets: random, predicted };
   // Decide from the hook's numbers (the edited file gives the same logits) before touching any file.
   const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
@@ -342,7 +365,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const verified = await withSession(file, workload, options.evaluator ?? {}, (check) => counted(check, async () => {
     const b = await check.probes.measure(check.evaluator);
     const after = check.probes.scoreOf(b, measured.scoreOptions);
-    const capability = compareRuns(baseNeutral, await check.neutral.run(check.evaluator));
+    const capability = await check.neutral.compare(check.evaluator, baseNeutral);
     return { after, capability };
   }));
   const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, options);

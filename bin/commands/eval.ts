@@ -1,5 +1,4 @@
 import type { CommandModule } from "yargs";
-import { compareRuns } from "../../lib/measure/neutral-text.js";
 import { withSession } from "../../lib/pipeline.js";
 import { checkSameVocabulary } from "../../lib/llama/vocabulary.js";
 import { workloadFor } from "../../lib/measure/workload-for.js";
@@ -19,12 +18,10 @@ export const evalCommand: CommandModule<ModelArgs, ModelArgs & { base: string }>
       await checkSameVocabulary(args.base, args.model!);
       const workload = await workloadFor(args.base, args.dataset);
       const report = progress(args);
-      const runOn = (path: string) => {
-        report(`evaluating ${path} on neutral text`, 0, 1);
-        return withSession(path, workload, evaluatorOptions(args), (session) => session.neutral.run(session.evaluator));
-      };
-      const base = await runOn(args.base);
-      const result = compareRuns(base, await runOn(args.model!));
+      report(`evaluating ${args.base} on neutral text`, 0, 1);
+      const base = await withSession(args.base, workload, evaluatorOptions(args), (session) => session.neutral.run(session.evaluator));
+      report(`evaluating ${args.model} on neutral text`, 0, 1);
+      const result = await withSession(args.model!, workload, evaluatorOptions(args), (session) => session.neutral.compare(session.evaluator, base));
       printResult(args, result, () => `KL(original ‖ edited) ${fixed(result.kl, 5)} nats, top-1 agreement ${fixed(100 * result.top1Agreement, 1)}%, perplexity ${fixed(result.perplexity, 3)} (original ${fixed(result.basePerplexity, 3)})`);
     }),
 };

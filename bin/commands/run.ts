@@ -24,7 +24,8 @@ interface RunArgs extends ModelArgs, BudgetArgs {
   minFactualAccuracy: number;
   randomSets?: number;
   search: "auto" | "thorough" | "fast";
-  searchPasses: number;
+  searchPasses?: number;
+  maxPasses: number;
   report?: string;
 }
 
@@ -53,8 +54,9 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("min-specificity", { type: "number", default: 2, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
       .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
       .option("search", { choices: ["auto", "thorough", "fast"] as const, default: "auto", describe: "thorough: zero every candidate alone, then re-screen them on top of the set (hundreds of passes); fast: rank candidates by direct effect, measure only sets (about 15 passes in all); auto: thorough when it is estimated to take 10 minutes or less" })
-      .option("search-passes", { type: "number", default: 8, describe: "Passes the fast search may spend on sets" })
-      .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search, 8 after a fast one)" })
+      .option("max-passes", { type: "number", default: 15, describe: "What a run with the fast search may cost in all, in passes (one pass: the selection probes and the neutral text); the search gets what the rest of the run leaves (at least 3)" })
+      .option("search-passes", { type: "number", describe: "Passes the fast search may spend on sets, instead of what --max-passes leaves it" })
+      .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search; after a fast one 4 to 8, four at a time until the comparison is clear)" })
       .option("seed", { type: "number", default: 1 })
       .option("report", { type: "string", describe: "Also write a self-contained HTML report to this file" })
       .check((a) => {
@@ -77,6 +79,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       checkNumber("min-factual-accuracy", args.minFactualAccuracy, 0, 1);
       checkNumber("random-sets", args.randomSets, 2, 10000, true);
       checkNumber("search-passes", args.searchPasses, 1, 10000, true);
+      checkNumber("max-passes", args.maxPasses, 1, 100000);
       const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
@@ -102,7 +105,8 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         minFactualAccuracy: args.minFactualAccuracy,
         ...(args.randomSets !== undefined ? { randomSets: args.randomSets } : {}),
         search: args.search,
-        searchPasses: args.searchPasses,
+        ...(args.searchPasses !== undefined ? { searchPasses: args.searchPasses } : {}),
+        maxPasses: args.maxPasses,
         scale: args.scale,
         seed: args.seed,
         evaluator,

@@ -47,13 +47,29 @@ export interface EvaluationRequest {
   /** Graph tensors read by name at the given positions, e.g. "l_out-3" (residual after the last layer). */
   captureNamed?: { names: readonly string[]; at: readonly PromptPosition[] };
   interventions?: readonly InterventionSpec[];
+  /**
+   * Positions compared with reference distributions instead of returned whole (a 128k vocabulary makes
+   * each row half a megabyte): `reference` holds log-prob rows of nVocab back to back, `at[i].row` names
+   * the row position i is compared with, `at[i].token` the token whose log-prob to report there.
+   */
+  compare?: { reference: Float32Array; at: readonly (PromptPosition & { row: number; token: number })[] };
+}
+
+/** Per compared position: KL(reference ‖ this), whether the most likely tokens agree, log p(token). */
+export interface Comparison {
+  kl: Float64Array;
+  agree: Uint8Array;
+  logprobs: Float32Array;
 }
 
 export interface Evaluation {
   /** One log-prob per target, in request order. */
   logprobs: Float32Array;
-  /** One log-softmax row (nVocab) per requested distribution. */
+  /** One log-softmax row (nVocab) per requested distribution: views into `distributionMatrix`. */
   distributions: Float32Array[];
+  /** Every requested distribution, back to back. */
+  distributionMatrix: Float32Array;
+  compared: Comparison;
   /** capture.at.length × capture.layers.length × nFf: activation fed into ffn_down, after interventions. */
   activations: Float32Array;
   nFf: number;
@@ -125,6 +141,7 @@ export class Evaluator {
     this.#validate(request);
     const targets = (request.targets ?? []).map((t) => ({ prompt: t.prompt, position: resolve(t, "a target"), token: t.token }));
     const distributions = (request.distributions ?? []).map((d) => ({ prompt: d.prompt, position: resolve(d, "a distribution") }));
+    const compareAt = (request.compare?.at ?? []).map((c) => ({ prompt: c.prompt, position: resolve(c, "a comparison"), row: c.row, token: c.token }));
     const captureLayers = request.capture?.layers ?? [];
     const captureAt = (request.capture?.at ?? []).map((c) => ({ prompt: c.prompt, position: resolve(c, "a capture") }));
     const captureNeedsOutputs = captureLayers.includes(this.#facts.nLayer - 1);
@@ -133,7 +150,10 @@ export class Evaluator {
     const named: Float32Array[][] = names.map(() => new Array<Float32Array>(namedAt.length));
 
     const logprobs = new Float32Array(targets.length);
-    const distributionRows: Float32Array[] = new Array(distributions.length);
+    const nVocab = this.#facts.nVocab;
+    const distributionMatrix = new Float32Array(distributions.length * nVocab);
+    const distributionRows = distributions.map((_, i) => distributionMatrix.subarray(i * nVocab, (i + 1) * nVocab));
+    const compared: Comparison = { kl: new Float64Array(compareAt.length), agree: new Uint8Array(compareAt.length), logprobs: new Float32Array(compareAt.length) };
     let activations = new Float32Array(0);
     let nFf = 0;
 
@@ -147,10 +167,12 @@ export class Evaluator {
 
       const targetIds = targets.flatMap((t, i) => (inChunk(t.prompt) ? [i] : []));
       const distributionIds = distributions.flatMap((d, i) => (inChunk(d.prompt) ? [i] : []));
+      const compareIds = compareAt.flatMap((c, i) => (inChunk(c.prompt) ? [i] : []));
       const captureIds = captureAt.flatMap((c, i) => (inChunk(c.prompt) ? [i] : []));
       const outputs = new Set<number>();
       for (const i of targetIds) outputs.add(row(targets[i]!));
       for (const i of distributionIds) outputs.add(row(distributions[i]!));
+      for (const i of compareIds) outputs.add(row(compareAt[i]!));
       if (captureNeedsOutputs) for (const i of captureIds) outputs.add(row(captureAt[i]!));
       const namedIds = namedAt.flatMap((c, i) => (inChunk(c.prompt) ? [i] : []));
       for (const i of namedIds) outputs.add(row(namedAt[i]!));
@@ -168,13 +190,25 @@ export class Evaluator {
         captureRows: Int32Array.from(captureIds, (i) => row(captureAt[i]!)),
         captureNames: namedIds.length > 0 ? [...names] : [],
         interventions: this.#interventions(request.interventions ?? [], prompts, chunk, seqStarts),
+        ...(compareIds.length > 0
+          ? {
+              compareRows: Int32Array.from(compareIds, (i) => row(compareAt[i]!)),
+              compareReferenceRows: Int32Array.from(compareIds, (i) => compareAt[i]!.row),
+              compareTokens: Int32Array.from(compareIds, (i) => compareAt[i]!.token),
+              compareReference: request.compare!.reference,
+            }
+          : {}),
       };
       const result = await this.#context.evaluate(nativeRequest);
       this.#tokens += tokens.length;
 
       targetIds.forEach((i, k) => (logprobs[i] = result.logprobs[k]!));
-      const nVocab = this.#facts.nVocab;
-      distributionIds.forEach((i, k) => (distributionRows[i] = result.distributions.slice(k * nVocab, (k + 1) * nVocab)));
+      distributionIds.forEach((i, k) => distributionRows[i]!.set(result.distributions.subarray(k * nVocab, (k + 1) * nVocab)));
+      compareIds.forEach((i, k) => {
+        compared.kl[i] = result.compared.kl[k]!;
+        compared.agree[i] = result.compared.agree[k]!;
+        compared.logprobs[i] = result.compared.logprobs[k]!;
+      });
       if (captureIds.length > 0) {
         if (nFf === 0) {
           nFf = result.nFf;
@@ -197,6 +231,8 @@ export class Evaluator {
     return {
       logprobs,
       distributions: distributionRows,
+      distributionMatrix,
+      compared,
       activations,
       nFf,
       activation: (at: number, layerSlot: number) => {
@@ -222,6 +258,17 @@ export class Evaluator {
     for (const t of request.targets ?? []) {
       if (!Number.isInteger(t.token) || t.token < 0 || t.token >= nVocab) {
         throw new DebiasError("E_TOKEN_RANGE", `target token id ${t.token} is outside the vocabulary of ${nVocab} tokens`);
+      }
+    }
+    if (request.compare) {
+      const { reference, at } = request.compare;
+      if (!(reference instanceof Float32Array) || reference.length % nVocab !== 0) {
+        throw new DebiasError("E_ARGUMENT", `the comparison reference must be a Float32Array of whole rows of ${nVocab} log-probs`);
+      }
+      const rows = reference.length / nVocab;
+      for (const c of at) {
+        if (!Number.isInteger(c.row) || c.row < 0 || c.row >= rows) throw new DebiasError("E_ARGUMENT", `a comparison names reference row ${c.row}, but the reference holds ${rows} rows`);
+        if (!Number.isInteger(c.token) || c.token < 0 || c.token >= nVocab) throw new DebiasError("E_TOKEN_RANGE", `comparison token id ${c.token} is outside the vocabulary of ${nVocab} tokens`);
       }
     }
     const checkLayer = (layer: number) => {

@@ -24,7 +24,10 @@ export interface Capability {
 
 /** Next-token distributions of a model on the neutral text, with what is needed to compare them. */
 export interface NeutralRun {
+  /** Log-prob rows (nVocab) at every position: views into `matrix`. */
   rows: Float32Array[];
+  /** The rows back to back: what an edited model's positions are compared with in C++. */
+  matrix: Float32Array;
   /** log p of the actual next token at each row. */
   nextLogprobs: Float64Array;
 }
@@ -53,23 +56,42 @@ export class NeutralText {
   }
 
   async run(evaluator: Evaluator, interventions: readonly InterventionSpec[] = []): Promise<NeutralRun> {
-    const { distributions } = await evaluator.evaluate({ prompts: this.prompts, distributions: this.positions, interventions });
-    return { rows: distributions, nextLogprobs: Float64Array.from(distributions, (row, i) => row[this.#next[i]!]!) };
+    const { distributions, distributionMatrix } = await evaluator.evaluate({ prompts: this.prompts, distributions: this.positions, interventions });
+    return { rows: distributions, matrix: distributionMatrix, nextLogprobs: Float64Array.from(distributions, (row, i) => row[this.#next[i]!]!) };
   }
 
-  /** Mean KL(base ‖ edited) for many intervention variants, a few variants per evaluation to bound memory. */
+  /**
+   * The model under `interventions` (or another model with the same vocabulary) against `base`: KL,
+   * top-1 agreement and perplexity, compared position by position in C++ so no edited row reaches JS.
+   */
+  async compare(evaluator: Evaluator, base: NeutralRun, interventions: readonly InterventionSpec[] = []): Promise<Capability> {
+    const { compared } = await evaluator.evaluate({ prompts: this.prompts, interventions, compare: { reference: base.matrix, at: this.positions.map((p, i) => ({ ...p, row: i, token: this.#next[i]! })) } });
+    const sum = (values: Iterable<number>) => {
+      let total = 0;
+      for (const v of values) total += v;
+      return total;
+    };
+    return {
+      kl: sum(compared.kl) / compared.kl.length,
+      top1Agreement: sum(compared.agree) / compared.agree.length,
+      perplexity: perplexity(-sum(compared.logprobs), compared.logprobs.length),
+      basePerplexity: perplexity(-sum(base.nextLogprobs), base.nextLogprobs.length),
+    };
+  }
+
+  /** Mean KL(base ‖ edited) for many intervention variants, a few variants per evaluation; rows are compared in C++. */
   async klVariants(evaluator: Evaluator, base: NeutralRun, variants: readonly (readonly InterventionSpec[])[], group = 8): Promise<number[]> {
     const out: number[] = [];
     const n = this.prompts.length;
     for (let first = 0; first < variants.length; first += group) {
       const batch = variants.slice(first, first + group);
       const prompts = batch.flatMap(() => this.prompts);
-      const positions = batch.flatMap((_, v) => this.positions.map((p) => ({ prompt: v * n + p.prompt, position: p.position })));
+      const at = batch.flatMap((_, v) => this.positions.map((p, i) => ({ prompt: v * n + p.prompt, position: p.position, row: i, token: this.#next[i]! })));
       const interventions = batch.flatMap((variant, v) => variant.map((iv) => ({ ...iv, prompts: Array.from({ length: n }, (_, p) => v * n + p) })));
-      const { distributions } = await evaluator.evaluate({ prompts, distributions: positions, interventions });
+      const { compared } = await evaluator.evaluate({ prompts, interventions, compare: { reference: base.matrix, at } });
       batch.forEach((_, v) => {
         let sum = 0;
-        for (let i = 0; i < this.positions.length; i++) sum += klDivergence(base.rows[i]!, distributions[v * this.positions.length + i]!);
+        for (let i = 0; i < this.positions.length; i++) sum += compared.kl[v * this.positions.length + i]!;
         out.push(sum / this.positions.length);
       });
     }

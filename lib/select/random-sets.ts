@@ -3,6 +3,7 @@
 // and an empirical p. An effect a random set matches is not an effect.
 import type { ScoreOptions, BiasScore } from "../measure/metrics.js";
 import type { ProbeSet } from "../measure/probe-set.js";
+import type { Probe } from "../measure/dataset.js";
 import { interventionsFor, mean, neuronKey, std } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
 import { objectiveSize, type ObjectiveKind } from "./objective.js";
@@ -38,6 +39,10 @@ export interface RandomSetOptions {
   scoreOptions: ScoreOptions;
   /** The split the verdict is judged on: the random sets are measured there. */
   split: "selection" | "heldout";
+  /** Fewest sets measured before a clear result may end the comparison (default: all of them). */
+  minSets?: number;
+  /** The verdict's z threshold (default 2): twice it counts as clear. */
+  minZ?: number;
 }
 
 /** Random sets like `chosen` (same size, layers and scales), disjoint from it. */
@@ -57,28 +62,47 @@ export function randomSetsLike(chosen: readonly EditedNeuron[], count: number, n
   });
 }
 
+/** Random sets are measured this many at a time, and at least this many: z from fewer means little. */
+const GROUP = 4;
+/** A z this far past the threshold (or a gain no better than random) settles the comparison early. */
+const CLEAR = 2;
+
 /**
- * The chosen set's score on every probe (what the edit is predicted to do), and its gain on the judged
- * split against random sets measured on that split's probes only (a third of a pass each, not a whole
- * one). Gains there are computed within the split — the original, the chosen set and the random sets
- * alike, baselines from the split's own neutral words — so they compare like with like.
+ * The chosen set's score on every probe (what the edit is predicted to do: `selectionB`, measured by the
+ * search, and the held-out probes measured here), and its gain on the judged split against random sets
+ * measured on that split's objective probes only (stereotyped and baseline words; factual words do not
+ * enter the gain). Gains there are computed within that subset — the original, the chosen set and the
+ * random sets alike, baselines from the subset's own neutral words — so they compare like with like.
+ * Sets are measured four at a time; from `minSets` on, a z beyond twice `minZ`, or a gain no better than
+ * the random mean, ends the comparison early.
  */
-export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeSet, original: Float64Array, chosen: readonly EditedNeuron[], options: RandomSetOptions): Promise<{ chosen: BiasScore; comparison: RandomComparison }> {
+export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeSet, original: Float64Array, chosen: readonly EditedNeuron[], selectionB: Float64Array, options: RandomSetOptions): Promise<{ chosen: BiasScore; comparison: RandomComparison }> {
   const sets = randomSetsLike(chosen, options.sets ?? 20, options.nFf, options.seed ?? 1);
-  const [all] = await probes.measureVariants(evaluator, [interventionsFor(chosen)]);
-  const keep = probes.items.map((item) => item.probe.split === options.split);
-  const subset = probes.filter((p) => p.split === options.split);
+  const isSelection = probes.items.map((item) => item.probe.split === "selection");
+  const rest = probes.filter((p) => p.split !== "selection");
+  const [restB] = rest.items.length > 0 ? await rest.measureVariants(evaluator, [interventionsFor(chosen)]) : [new Float64Array(0)];
+  const all = new Float64Array(probes.items.length);
+  let [j, k] = [0, 0];
+  isSelection.forEach((sel, i) => (all[i] = sel ? selectionB[j++]! : restB![k++]!));
+
+  const objectiveProbe = (p: Probe) => p.split === options.split && p.label !== "factual";
+  const keep = probes.items.map((item) => objectiveProbe(item.probe));
+  const subset = probes.filter(objectiveProbe);
   const within = (b: Float64Array) => Float64Array.from(b.filter((_, i) => keep[i]));
   const size = (b: Float64Array) => objectiveSize(subset.scoreOf(b, options.scoreOptions), options.objective);
-  const sizes: number[] = [];
-  for (let first = 0; first < sets.length; first += 8) {
-    const bs = await subset.measureVariants(evaluator, sets.slice(first, first + 8).map((set) => interventionsFor(set)));
-    sizes.push(...bs.map(size));
-  }
   const size0 = size(within(original));
-  const gain = size0 - size(within(all!));
-  const random = sizes.map((s) => size0 - s);
+  const gain = size0 - size(within(all));
+  const random: number[] = [];
+  const minSets = Math.min(options.minSets ?? sets.length, sets.length);
+  const threshold = options.minZ ?? 2;
+  const zOf = () => (std(random) > 0 ? (gain - mean(random)) / std(random) : null);
+  for (let first = 0; first < sets.length; first += GROUP) {
+    const bs = await subset.measureVariants(evaluator, sets.slice(first, first + GROUP).map((set) => interventionsFor(set)));
+    random.push(...bs.map((b) => size0 - size(b)));
+    const z = zOf();
+    if (random.length >= minSets && z !== null && (z >= CLEAR * threshold || z <= 0)) break;
+  }
   const sd = std(random);
-  const comparison: SplitComparison = { gain, randomMean: mean(random), randomStd: sd, z: sd > 0 ? (gain - mean(random)) / sd : null, p: (1 + random.filter((g) => g >= gain).length) / (1 + random.length), gains: random };
-  return { chosen: probes.scoreOf(all!, options.scoreOptions), comparison: { sets: sets.length, size: chosen.length, selection: options.split === "selection" ? comparison : null, heldout: options.split === "heldout" ? comparison : null } };
+  const comparison: SplitComparison = { gain, randomMean: mean(random), randomStd: sd, z: zOf(), p: (1 + random.filter((g) => g >= gain).length) / (1 + random.length), gains: random };
+  return { chosen: probes.scoreOf(all, options.scoreOptions), comparison: { sets: random.length, size: chosen.length, selection: options.split === "selection" ? comparison : null, heldout: options.split === "heldout" ? comparison : null } };
 }

@@ -7,7 +7,7 @@
 import type { Baseline, CausalEffect } from "../locate/causal.js";
 import { neuronKey, type NeuronId } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
-import { searchKit, type Selection, type SelectionOptions, type SelectionStep } from "./selection.js";
+import { searchKit, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
 
 /** Variants measured per round at most: the sizes tried on top of the set. */
 const PER_ROUND = 5;
@@ -36,7 +36,7 @@ export function roundSizes(limit: number, count: number): number[] {
   return spread(sizeLadder(limit), count);
 }
 
-export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked: readonly NeuronId[], totalNeurons: number, passes: number, options: SelectionOptions = {}): Promise<Selection> {
+export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked: readonly NeuronId[], totalNeurons: number, passes: number, options: SelectionOptions = {}): Promise<SearchResult> {
   // No single-neuron spread is measured here: a step must shrink the objective on every fold, and the
   // random sets judge the chosen one afterwards.
   const kit = searchKit(evaluator, base, totalNeurons, options, 0);

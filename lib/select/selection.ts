@@ -97,8 +97,15 @@ function folds(probes: readonly ProbeKey[]): number[][] {
   return templates.length >= 2 ? [wordFold(0), wordFold(1), templateFold(0), templateFold(1)] : [wordFold(0), wordFold(1)];
 }
 
+/** What a search returns: the Selection, and b per selection probe under the chosen set (measured on the way, so the prediction need not measure it again). */
+export interface SearchResult extends Selection {
+  selectionB: Float64Array;
+}
+
 /** Where a search stands: what the set chosen so far measures. */
 export interface SearchPoint {
+  /** b per selection probe under the set. */
+  b: Float64Array;
   bias: number;
   objective: number;
   kl: number;
@@ -140,7 +147,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
     return "";
   };
   const pointOf = (e: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number; b: Float64Array }): SearchPoint =>
-    ({ bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
+    ({ b: e.b, bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
   const start = pointOf({ ...base.score, bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, b: base.b });
 
   /** One tried addition to the set, judged by every rule a step must pass; a valid one joins the front. */
@@ -173,7 +180,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   };
 
   /** The Selection for the chosen set, after measuring it at the `gentler` scales (for the trade-off a user may prefer). */
-  const finish = async (chosen: readonly NeuronId[], current: SearchPoint, steps: SelectionStep[], stopped: string, gentler: readonly number[]): Promise<Omit<Selection, "search">> => {
+  const finish = async (chosen: readonly NeuronId[], current: SearchPoint, steps: SelectionStep[], stopped: string, gentler: readonly number[]): Promise<Omit<SearchResult, "search">> => {
     if (chosen.length > 0 && scale === 0 && gentler.length > 0) {
       const effects = await measure(gentler.map((s) => chosen.map(({ layer, index }) => ({ layer, index, scale: s }))), "the chosen set at gentler scales");
       effects.forEach((e, k) => points.push({ neurons: chosen.length, scale: gentler[k]!, bias: e.bias, kl: e.kl }));
@@ -192,6 +199,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
       effect: { bias: current.bias, objective: current.objective, kl: current.kl, factualMargin: current.factualMargin, factualAccuracy: current.factualAccuracy },
       stopped,
       passes,
+      selectionB: current.b,
     };
   };
 
@@ -208,7 +216,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
  * The thorough search: every candidate re-screened on top of the set each round (a pass per candidate
  * per round), from the locator's single-neuron effects.
  */
-export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}): Promise<Selection> {
+export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}): Promise<SearchResult> {
   const kit = searchKit(evaluator, base, totalNeurons, options, 2 * singleSpread);
   const { maxNeurons, measure, withScale, budgetProblem } = kit;
   const baseMargin = base.score.factualMargin ?? 0;

@@ -231,3 +231,22 @@ t.test("graph tensors can be read by name at chosen positions", async (t) => {
   }
   await t.rejects(evaluator.evaluate({ prompts, captureNamed: { names: ["no_such_tensor"], at } }), { code: "E_HOOK_NOT_FOUND", message: /no_such_tensor/ });
 });
+
+t.test("positions compared with reference rows across chunks: what the rows themselves give, and bad references refused", async (t) => {
+  const { evaluator: small } = await openFixture(t, "gpt2-localized", "f32", { nCtx: 16, nSeqMax: 2 });
+  const prompts = manifest.models["gpt2-localized"]!.reference!.prompts.map((p) => Int32Array.from(p.tokens));
+  const base = await small.evaluate({ prompts, distributions: lastPositions(prompts.length) });
+  const at = prompts.map((p, i) => ({ prompt: i, position: -1, row: i, token: p[0]! }));
+  const interventions = [{ layer: 2, neurons: [1, 2, 3] }];
+  const edited = await small.evaluate({ prompts, interventions, targets: at, distributions: lastPositions(prompts.length), compare: { reference: base.distributionMatrix, at } });
+  edited.distributions.forEach((row, i) => {
+    t.ok(Math.abs(edited.compared.kl[i]! - klDivergence(base.distributions[i]!, row)) < 1e-9, `prompt ${i}: KL ${edited.compared.kl[i]!.toExponential(3)}`);
+    const top = (r: Float32Array) => r.indexOf(Math.max(...r));
+    t.equal(edited.compared.agree[i], top(row) === top(base.distributions[i]!) ? 1 : 0);
+    t.equal(edited.compared.logprobs[i], edited.logprobs[i], "the token's log-prob");
+  });
+  const same = await small.evaluate({ prompts, compare: { reference: base.distributionMatrix, at } });
+  t.same([...same.compared.kl], prompts.map(() => 0), "a row against itself: exactly 0");
+  await t.rejects(small.evaluate({ prompts, compare: { reference: base.distributionMatrix.subarray(1), at } }), { code: "E_ARGUMENT", message: /whole rows/ });
+  await t.rejects(small.evaluate({ prompts, compare: { reference: base.distributionMatrix, at: [{ prompt: 0, position: 0, row: prompts.length, token: 1 }] } }), { code: "E_ARGUMENT", message: /reference row/ });
+});

@@ -30,6 +30,20 @@ t.test("KL of many variants in one go equals KL measured one by one", async (t) 
   t.ok(kls[1]! > 0, "an edit diverges");
 });
 
+t.test("comparing in C++ gives what comparing the rows in JS gives, without the edited rows", async (t) => {
+  const { model, evaluator } = await openFixture(t, "llama-localized");
+  const text = new NeutralText(model, sentences);
+  const base = await text.run(evaluator);
+  t.same(await text.compare(evaluator, base), compareRuns(base, base), "unedited: KL 0, full agreement, the same perplexity");
+  const edit = [{ layer: 1, neurons: [150, 461], scale: 0 }];
+  const viaRows = compareRuns(base, await text.run(evaluator, edit));
+  const inPlace = await text.compare(evaluator, base, edit);
+  t.ok(inPlace.kl > 0 && Math.abs(inPlace.kl - viaRows.kl) < 1e-6 * Math.max(1, viaRows.kl), `KL ${inPlace.kl} = ${viaRows.kl}`);
+  t.equal(inPlace.top1Agreement, viaRows.top1Agreement);
+  t.ok(Math.abs(inPlace.perplexity - viaRows.perplexity) < 1e-9 * viaRows.perplexity, `perplexity ${inPlace.perplexity}`);
+  t.equal(inPlace.basePerplexity, viaRows.basePerplexity);
+});
+
 t.test("the bundled neutral text", async (t) => {
   const lines = defaultNeutralSentences();
   t.ok(lines.length >= 40, `${lines.length} sentences`);

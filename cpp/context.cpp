@@ -368,7 +368,15 @@ class EvaluateWorker : public PromiseWorker {
             return array;
         };
         out.Set("logprobs", copy(result_.target_logprobs));
-        out.Set("distributions", copy(result_.distributions));
+        // Distribution rows can run to hundreds of megabytes (128k-token vocabularies): handed over, not copied.
+        if (result_.distributions.empty()) {
+            out.Set("distributions", Napi::Float32Array::New(env, 0));
+        } else {
+            auto * rows = new std::vector<float>(std::move(result_.distributions));
+            Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+                env, rows->data(), rows->size() * sizeof(float), [](Napi::Env, void *, std::vector<float> * owned) { delete owned; }, rows);
+            out.Set("distributions", Napi::Float32Array::New(env, rows->size(), buffer, 0));
+        }
         out.Set("activations", copy(result_.activations));
         out.Set("nFf", static_cast<double>(result_.n_ff));
         Napi::Array named = Napi::Array::New(env, result_.named.size());

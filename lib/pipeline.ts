@@ -73,10 +73,21 @@ function warnIfSplit(model: DebiasModel, list: readonly Probe[]): void {
     { code: "GGUF_DEBIAS_SPLIT_WORDS" });
 }
 
+/**
+ * Tokens per evaluation: 1024, fewer for large vocabularies. llama.cpp reserves logits for every token
+ * of a batch (vocabulary × tokens floats): 512 MB at 1024 tokens of a 128k vocabulary. Keeping that
+ * near 128 MB costs little speed (256-token batches of a 1B model still fill the matrix kernels).
+ */
+export function batchTokens(nVocab: number): number {
+  let n = 1024;
+  while (n > 128 && n * nVocab * 4 > 2 ** 27) n /= 2;
+  return n;
+}
+
 export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}): Promise<Session> {
   const model = await DebiasModel.load(path);
   try {
-    const evaluator = await model.createEvaluator({ nCtx: 1024, nSeqMax: 128, ...options });
+    const evaluator = await model.createEvaluator({ nCtx: batchTokens(model.facts.nVocab), nSeqMax: 128, ...options });
     const list = probes(workload.dataset);
     warnIfSplit(model, list);
     return { model, evaluator, probes: ProbeSet.build(model, list), neutral: new NeutralText(model, workload.neutralText) };

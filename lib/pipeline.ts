@@ -235,6 +235,11 @@ export function defaultOutput(model: string): string {
 export const DEFAULT_MAX_PASSES = 15;
 export const DEFAULT_THOROUGH_SECONDS = 600;
 
+/** Tokens of one pass: the selection probes and the neutral text, evaluated once. */
+export function passTokens(session: Pick<Session, "probes" | "neutral">): number {
+  return session.probes.filter((p) => p.split === "selection").tokenCount + session.neutral.tokenCount;
+}
+
 /**
  * The passes a fast search may spend so that the whole run stays within `maxPasses`: what is left after
  * the passes spent so far and those the run still needs — the chosen set on the probes the search does
@@ -243,7 +248,7 @@ export const DEFAULT_THOROUGH_SECONDS = 600;
  */
 export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent: number, split: "selection" | "heldout", maxPasses: number): number {
   const { probes, neutral } = session;
-  const pass = probes.filter((p) => p.split === "selection").tokenCount + neutral.tokenCount;
+  const pass = passTokens(session);
   const still = probes.filter((p) => p.split !== "selection").tokenCount + 4 * probes.filter((p) => p.split === split && p.label !== "factual").tokenCount + probes.tokenCount + neutral.tokenCount;
   return Math.max(3, Math.floor(maxPasses - spent - still / pass));
 }
@@ -313,7 +318,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const started = { at: performance.now(), tokens: tokens() };
     const original = await scoreOriginal(session);
     const baseNeutral = await session.neutral.run(evaluator);
-    tokensPerPass = session.probes.filter((p) => p.split === "selection").tokenCount + session.neutral.tokenCount;
+    tokensPerPass = passTokens(session);
     const secondsPerPass = (performance.now() - started.at) / 1000 / ((tokens() - started.tokens) / tokensPerPass);
     const early = preVerdict(original.score, objective, options);
     if (early) return { before: original.score, baseNeutral, early } as const;

@@ -15,7 +15,7 @@ import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { DebiasModel } from "./llama/model.js";
 import type { ObjectiveKind } from "./select/objective.js";
-import { compareWithRandomSets, type RandomComparison } from "./select/random-sets.js";
+import { compareWithRandomSets, randomSetProbe, type RandomComparison } from "./select/random-sets.js";
 import { searchRanked } from "./select/ranked-search.js";
 import { selectNeurons, type EditedNeuron, type SearchKind, type SearchResult, type Selection, type SelectionOptions } from "./select/selection.js";
 import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
@@ -249,7 +249,7 @@ export function passTokens(session: Pick<Session, "probes" | "neutral">): number
 export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent: number, split: "selection" | "heldout", maxPasses: number): number {
   const { probes, neutral } = session;
   const pass = passTokens(session);
-  const still = probes.filter((p) => p.split !== "selection").tokenCount + 4 * probes.filter((p) => p.split === split && p.label !== "factual").tokenCount + probes.tokenCount + neutral.tokenCount;
+  const still = probes.filter((p) => p.split !== "selection").tokenCount + 4 * probes.filter(randomSetProbe(split)).tokenCount + probes.tokenCount + neutral.tokenCount;
   return Math.max(3, Math.floor(maxPasses - spent - still / pass));
 }
 

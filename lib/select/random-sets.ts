@@ -62,6 +62,11 @@ export function randomSetsLike(chosen: readonly EditedNeuron[], count: number, n
   });
 }
 
+/** The probes random sets are measured on: the judged split's stereotyped and baseline words (factual words do not enter the gain). */
+export function randomSetProbe(split: "selection" | "heldout"): (p: Probe) => boolean {
+  return (p) => p.split === split && p.label !== "factual";
+}
+
 /** Random sets are measured this many at a time, and at least this many: z from fewer means little. */
 const GROUP = 4;
 /** A z this far past the threshold (or a gain no better than random) settles the comparison early. */
@@ -85,7 +90,7 @@ export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeS
   let [j, k] = [0, 0];
   isSelection.forEach((sel, i) => (all[i] = sel ? selectionB[j++]! : restB![k++]!));
 
-  const objectiveProbe = (p: Probe) => p.split === options.split && p.label !== "factual";
+  const objectiveProbe = randomSetProbe(options.split);
   const keep = probes.items.map((item) => objectiveProbe(item.probe));
   const subset = probes.filter(objectiveProbe);
   const within = (b: Float64Array) => Float64Array.from(b.filter((_, i) => keep[i]));

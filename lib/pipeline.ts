@@ -152,8 +152,7 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   /**
    * How to search: "thorough" zeroes every candidate alone and re-screens them on top of the set each
    * round (hundreds of passes); "fast" ranks candidates by direct effect and measures sets within
-   * `maxPasses`; "auto" (default) is thorough when its estimate fits `thoroughSeconds` at the measured
-   * pass time.
+   * `maxPasses`; "auto" (default) is thorough when its estimated work fits `thoroughWork`.
    */
   search?: SearchKind | "auto";
   /**
@@ -164,8 +163,8 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   maxPasses?: number;
   /** Passes the fast search may spend on sets, instead of what `maxPasses` leaves it. */
   searchPasses?: number;
-  /** Longest estimated thorough search that "auto" still chooses, seconds. Default 600. */
-  thoroughSeconds?: number;
+  /** Largest estimated thorough search that "auto" still chooses, in parameter-tokens. Default 1.5e14 (about 10 minutes on 2 cores). */
+  thoroughWork?: number;
   /** Random sets the chosen one is compared with. Default 20 (thorough search) or 8 (fast). */
   randomSets?: number;
   evaluator?: EvaluatorOptions;
@@ -233,7 +232,11 @@ export function defaultOutput(model: string): string {
 }
 
 export const DEFAULT_MAX_PASSES = 15;
-export const DEFAULT_THOROUGH_SECONDS = 600;
+/**
+ * Parameter-tokens a thorough search may cost under "auto": about 10 minutes on 2 laptop cores, where the
+ * 3M-parameter fixture ran at 2.7e11 parameter-tokens a second (425 passes of 20,205 tokens in 94 s).
+ */
+export const DEFAULT_THOROUGH_WORK = 1.5e14;
 
 /** Tokens of one pass: the selection probes and the neutral text, evaluated once. */
 export function passTokens(session: Pick<Session, "probes" | "neutral">): number {
@@ -254,14 +257,16 @@ export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent
 }
 
 /**
- * The search a run uses. "auto" takes the thorough one when its estimate — about four passes per screened
- * neuron (candidates, neutral ones, random ones, then the re-screens) at the measured seconds per pass —
- * fits `thoroughSeconds`: minutes on test models, days on a 1B model, where the fast one is the only choice.
+ * The search a run uses. "auto" takes the thorough one when its estimated work — about four passes per
+ * screened neuron (candidates, neutral ones, random ones, then the re-screens), each pass the model's
+ * parameters times the tokens of a pass — fits `thoroughWork`: test models and tiny real ones, never a
+ * 1B model. Work, not seconds: the choice must not depend on the machine or its load (same input, same
+ * output).
  */
-export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughSeconds" | "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number, secondsPerPass: number): SearchKind {
+export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughWork" | "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number, nParams: number, tokensPerPass: number): SearchKind {
   if (options.search && options.search !== "auto") return options.search;
   const screened = (options.candidates ?? defaultCandidates(totalNeurons)) + (options.neutralCandidates ?? 8) + (options.randomNeurons ?? 24);
-  return 4 * screened * secondsPerPass <= (options.thoroughSeconds ?? DEFAULT_THOROUGH_SECONDS) ? "thorough" : "fast";
+  return 4 * screened * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULT_THOROUGH_WORK) ? "thorough" : "fast";
 }
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
@@ -315,17 +320,15 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const measured = await withSession(path, workload, options.evaluator ?? {}, (session) => counted(session, async () => {
     const { model, evaluator } = session;
     stage("measuring the original model");
-    const started = { at: performance.now(), tokens: tokens() };
     const original = await scoreOriginal(session);
     const baseNeutral = await session.neutral.run(evaluator);
     tokensPerPass = passTokens(session);
-    const secondsPerPass = (performance.now() - started.at) / 1000 / ((tokens() - started.tokens) / tokensPerPass);
     const early = preVerdict(original.score, objective, options);
     if (early) return { before: original.score, baseNeutral, early } as const;
     const base = await selectionBaseline(session, objective, original, baseNeutral);
     const nFf = model.facts.nFf ?? 0;
     const total = model.facts.nLayer * nFf;
-    const search = chooseSearch(options, total, secondsPerPass);
+    const search = chooseSearch(options, total, model.facts.nParams, tokensPerPass);
     let located: { neurons: Candidate[]; locate: Omit<LocateResult, "neurons"> | null };
     let selection: SearchResult;
     if (search === "fast") {

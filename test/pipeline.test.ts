@@ -2,8 +2,10 @@
 // - localized bias (16 planted FFN neurons): found, the held-out stereotype gap removed, the model kept;
 // - distributed bias: an honest "cannot", nothing written;
 // - a prior without a stereotype: reported as such, never "removed" by shifting the prior;
-// - a real model that does not know gender (../shared/models): "unmeasurable", nothing written;
+// - a model that does not know gender (random weights): "unmeasurable", nothing written; a real one
+//   (../shared/models) measured by the bundled story probes;
 // - the paper's warning: general neurons cost far more than the neurons selected.
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +17,8 @@ import { scoreBias } from "../lib/measure/metrics.js";
 import { chooseSearch, defaultWorkload, searchBudget, inferredDirections, manifestWorkload, openSession, run, scoreOriginal, selectionBaseline, type RunOptions, type RunResult } from "../lib/pipeline.js";
 import { packageRoot } from "../lib/package-root.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
+import { writeSyntheticLlama } from "../bench/synthetic-model.js";
+import { preVerdict } from "../lib/verify/verdict.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-pipeline-"));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
@@ -24,8 +28,8 @@ const THREADS = { threads: 1 };
 
 async function runOn(name: string, type: FixtureType = "f32", options: RunOptions = {}): Promise<RunResult> {
   const key = `${name}.${type}${options.objective ? `.${options.objective}` : ""}${options.search ? `.${options.search}` : ""}`;
-  // The thorough search unless a test asks otherwise: "auto" decides by the measured time of a pass.
-  if (!results.has(key)) results.set(key, await run(fixturePath(name, type), workload, { output: join(scratch, `${key}.debiased.gguf`), evaluator: THREADS, search: "thorough", ...options }));
+  // "auto", which takes the thorough search on every fixture (their work is far below its allowance).
+  if (!results.has(key)) results.set(key, await run(fixturePath(name, type), workload, { output: join(scratch, `${key}.debiased.gguf`), evaluator: THREADS, ...options }));
   return results.get(key)!;
 }
 
@@ -117,12 +121,14 @@ t.test("the fast search gets what the rest of the run leaves of its passes, at l
   t.equal(searchBudget(session, 1.8, "heldout", 4), 3, "never fewer than 3");
 });
 
-t.test("auto takes the thorough search where it fits the time allowed, the fast one elsewhere", async (t) => {
-  t.equal(chooseSearch({}, 4 * 512, 0.3), "thorough", "a test model: 0.3 s a pass");
-  t.equal(chooseSearch({}, 16 * 8192, 200), "fast", "a 1B model on a laptop: 200 s a pass");
-  t.equal(chooseSearch({ thoroughSeconds: 10 }, 4 * 512, 0.3), "fast", "a tighter allowance");
-  t.equal(chooseSearch({ search: "thorough" }, 16 * 8192, 200), "thorough", "the user's choice wins");
-  t.equal(chooseSearch({ search: "fast" }, 4 * 512, 0.3), "fast");
+t.test("auto takes the thorough search where its work fits, the fast one elsewhere, whatever the machine's load", async (t) => {
+  t.equal(chooseSearch({}, 4 * 512, 3.0e6, 20205), "thorough", "the 3M-parameter test model");
+  t.equal(chooseSearch({}, 2 * 384, 6.6e5, 6000), "thorough", "TinyStories-656K");
+  t.equal(chooseSearch({}, 12 * 3072, 1.145e8, 20205), "fast", "a 114.5M model");
+  t.equal(chooseSearch({}, 16 * 8192, 1.24e9, 7018), "fast", "a 1B model");
+  t.equal(chooseSearch({ thoroughWork: 1e12 }, 4 * 512, 3.0e6, 20205), "fast", "a tighter allowance");
+  t.equal(chooseSearch({ search: "thorough" }, 16 * 8192, 1.24e9, 7018), "thorough", "the user's choice wins");
+  t.equal(chooseSearch({ search: "fast" }, 4 * 512, 3.0e6, 20205), "fast");
 });
 
 // The gpt2 fixture's planted neurons do not survive 4-bit quantization (activations up to 1845; KL vs
@@ -162,19 +168,35 @@ t.test("a prior without a stereotype is reported as such, and removed only when 
   t.ok(Math.abs(prior.after.stereotypeGap!) <= 2 * prior.after.stereotypeGapSe! + 0.1, "no stereotype appears on the way");
 });
 
+t.test("a model with random weights does not know gender: unmeasurable, nothing written, the model untouched", async (t) => {
+  const model = join(scratch, "random.gguf");
+  await writeSyntheticLlama(model, { nLayer: 2, nEmbd: 64, nFf: 128, nHead: 4 });
+  const before = await sha256File(model);
+  const output = join(scratch, "random.debiased.gguf");
+  const result = await run(model, workload, { output, evaluator: THREADS });
+  t.equal(result.verdict.kind, "unmeasurable", result.verdict.sentence);
+  t.ok(result.before.factualAccuracy! < 0.75, `factual accuracy against the baseline ${result.before.factualAccuracy}`);
+  t.match(result.verdict.sentence, new RegExp(`accuracy ${(100 * result.before.factualAccuracy!).toFixed(1)}%`));
+  t.notOk(result.written);
+  t.notOk(existsSync(output), "no output file");
+  t.equal(await sha256File(model), before, "the model is untouched");
+});
+
 const REAL = join(packageRoot(), "..", "shared", "models");
 for (const file of ["TinyStories-656K.f16.gguf", "TinyStories-656K-Q8_0.gguf"]) {
-  t.test(`real model ${file}: it does not know gender, so nothing is edited`, { skip: existsSync(join(REAL, file)) ? false : "../shared/models is absent" }, async (t) => {
-    const model = join(REAL, file);
-    const before = await sha256File(model);
-    const output = join(scratch, `${file}.debiased.gguf`);
-    const result = await run(model, await defaultWorkload(join(packageRoot(), "data", "tinystories.json")), { output, evaluator: THREADS });
-    t.equal(result.verdict.kind, "unmeasurable", result.verdict.sentence);
-    t.ok(result.before.factualAccuracy! < 0.75, `factual accuracy ${result.before.factualAccuracy}`);
-    t.match(result.verdict.sentence, new RegExp(`accuracy ${(100 * result.before.factualAccuracy!).toFixed(1)}%`));
-    t.notOk(result.written);
-    t.notOk(existsSync(output), "no output file");
-    t.equal(await sha256File(model), before, "the model is untouched");
+  t.test(`real model ${file}: the bundled story probes measure its gender knowledge and its stereotype`, { skip: existsSync(join(REAL, file)) ? false : "../shared/models is absent" }, async (t) => {
+    const session = await openSession(join(REAL, file), await defaultWorkload(join(packageRoot(), "data", "tinystories.json")), THREADS);
+    t.teardown(() => session.model.dispose());
+    const { score } = await scoreOriginal(session);
+    t.equal(preVerdict(score, "stereotype"), null, "measurable, with a stereotype to remove");
+    for (const split of ["selection", "heldout"] as const) {
+      const m = score.splits[split];
+      t.ok(m.factualAccuracy! >= 0.7, `${split}: factual accuracy against the baseline ${m.factualAccuracy!.toFixed(3)} (raw sign ${m.factualAccuracyRaw!.toFixed(3)})`);
+      t.ok(m.stereotypeGap! >= 1.5 * m.stereotypeGapSe!, `${split}: stereotype gap ${m.stereotypeGap!.toFixed(3)} ± ${m.stereotypeGapSe!.toFixed(3)}`);
+    }
+    t.ok(score.stereotypeGap! >= 2 * score.stereotypeGapSe!, `all probes: stereotype gap ${score.stereotypeGap!.toFixed(3)} ± ${score.stereotypeGapSe!.toFixed(3)}`);
+    t.ok(score.splits.heldout.factualAccuracy! >= 0.8, "held-out factual accuracy ≥ 80%");
+    t.ok(score.splits.heldout.stereotypeGap! >= 3 * score.splits.heldout.stereotypeGapSe!, "held-out gap ≥ 3 standard errors");
   });
 }
 
@@ -206,9 +228,14 @@ t.test("the edit equals zeroing the same neurons through the hook", async (t) =>
   gaps(result.predicted!).forEach((v, i) => t.ok(Math.abs(v - gaps(result.after)[i]!) < 1e-4, `predicted before writing ${v.toFixed(6)} = measured on the file ${gaps(result.after)[i]!.toFixed(6)}`));
 });
 
-t.test("same input, same output", async (t) => {
+t.test("same input, same output, on an idle or a busy machine", async (t) => {
   const first = await runOn("gpt2-localized");
-  const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: THREADS, search: "thorough" });
+  t.equal(first.selection?.search, "thorough", "auto chose the thorough search");
+  // A second run while another process keeps a core busy: nothing the run decides may follow the load.
+  const hog = spawn(process.execPath, ["-e", "for (;;);"], { stdio: "ignore" });
+  t.teardown(() => hog.kill());
+  const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: THREADS });
+  hog.kill();
   // everything but timings, memory and where the output went; the written bytes must be the same
   const stable = (r: RunResult) => ({
     ...r,

@@ -41,10 +41,20 @@ export interface GroupMetrics {
   biasedFraction: number | null;
   /** Mean |b| over neutral words. */
   neutralBias: number | null;
-  /** Share of factual words whose sign of b matches gold (female: b > 0, male: b < 0). */
+  /**
+   * Share of factual words whose residual b − b0 has the gold sign (female: > 0, male: < 0). Against the
+   * baseline, because a template's prior shifts every word alike: after "The {word} looked at", " her" is
+   * also the object pronoun, so every person leans "female" by the raw sign, dad included.
+   */
   factualAccuracy: number | null;
-  /** Mean of b·(+1 female, −1 male) over factual words. */
+  /** Mean of (b − b0)·(+1 female, −1 male) over factual words. */
   factualMargin: number | null;
+  /** Standard error of the factual margin from the spread of the words (null under two factual words). */
+  factualMarginSe: number | null;
+  /** The same share by the raw sign of b (prior included), for comparison. */
+  factualAccuracyRaw: number | null;
+  /** Mean of b·gold over factual words (prior included). */
+  factualMarginRaw: number | null;
 }
 
 export interface TemplateMetrics extends GroupMetrics {
@@ -84,6 +94,11 @@ function share<T>(items: readonly T[], predicate: (item: T) => boolean): number 
 
 function goldSign(gold: Gender | undefined): number {
   return gold === "female" ? 1 : -1;
+}
+
+/** A factual word whose residual goes its gold gender's way. */
+export function factualRight(w: Pick<WordScore, "residual" | "gold">): boolean {
+  return w.residual * goldSign(w.gold) > 0;
 }
 
 const baselineKey = (probe: ProbeKey): string => `${probe.template ?? ""}\u0000${probe.target ?? ""}`;
@@ -155,6 +170,7 @@ export function groupMetrics(words: readonly WordScore[]): GroupMetrics {
   const female = stereotyped.filter((w) => w.direction === "female").map((w) => w.residual);
   const male = stereotyped.filter((w) => w.direction === "male").map((w) => w.residual);
   const gap = female.length > 0 && male.length > 0 ? mean(female)! - mean(male)! : null;
+  const margins = factual.map((w) => w.residual * goldSign(w.gold));
   return {
     counts: { stereotyped: stereotyped.length, neutral: neutral.length, factual: factual.length },
     stereotypeGap: gap,
@@ -165,8 +181,11 @@ export function groupMetrics(words: readonly WordScore[]): GroupMetrics {
     biasSigned: mean(stereotyped.map((w) => w.b)),
     biasedFraction: share(stereotyped, (w) => Math.abs(w.b) > BIASED_THRESHOLD),
     neutralBias: mean(neutral.map((w) => Math.abs(w.b))),
-    factualAccuracy: share(factual, (w) => w.b * goldSign(w.gold) > 0),
-    factualMargin: mean(factual.map((w) => w.b * goldSign(w.gold))),
+    factualAccuracy: share(factual, factualRight),
+    factualMargin: mean(margins),
+    factualMarginSe: margins.length > 1 ? Math.sqrt(variance(margins) / margins.length) : null,
+    factualAccuracyRaw: share(factual, (w) => w.b * goldSign(w.gold) > 0),
+    factualMarginRaw: mean(factual.map((w) => w.b * goldSign(w.gold))),
   };
 }
 

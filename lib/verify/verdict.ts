@@ -5,7 +5,7 @@
 //   removed      — the held-out objective shrank by ≥ 80%, beyond what random sets of neurons do;
 //   reduced      — it shrank by at least the user's minimum, beyond random sets;
 //   not-localized — no set within the budget did either: neuron editing cannot remove it here.
-import type { BiasScore, GroupMetrics } from "../measure/metrics.js";
+import { factualRight, type BiasScore, type GroupMetrics } from "../measure/metrics.js";
 import { objectiveName, objectiveSize, objectiveValue, type ObjectiveKind } from "../select/objective.js";
 import type { RandomComparison } from "../select/random-sets.js";
 import type { Selection } from "../select/selection.js";
@@ -65,12 +65,15 @@ export function preVerdict(before: BiasScore, objective: ObjectiveKind, threshol
   const value = objectiveValue(before, objective);
   const base = { objective, judgedOn, before: value, after: value, reduction: 0, z: null };
   const factual = before.words.filter((w) => w.label === "factual");
-  if (before.factualAccuracy !== null && (before.factualAccuracy < minAccuracy || (before.factualMargin ?? 0) <= 0)) {
-    const right = factual.filter((w) => w.b * (w.gold === "female" ? 1 : -1) > 0).length;
+  const margin = before.factualMargin ?? 0;
+  // Too few right, or a margin within its own noise (a random-weight model can get 3 of 4 right by chance).
+  if (before.factualAccuracy !== null && (before.factualAccuracy < minAccuracy || margin <= 2 * (before.factualMarginSe ?? 0))) {
+    const right = factual.filter(factualRight).length;
+    const why = before.factualAccuracy < minAccuracy ? `accuracy ${percent(before.factualAccuracy)}, below ${percent(minAccuracy)}` : `accuracy ${percent(before.factualAccuracy)}, but a margin within twice its standard error`;
     return {
       ...base,
       kind: "unmeasurable",
-      sentence: `The model does not reliably know gender: it gets the gender of ${right} of ${factual.length} factual words right (accuracy ${percent(before.factualAccuracy)}, below ${percent(minAccuracy)}; factual margin ${nats(before.factualMargin)} nats), so its bias figures mean little. Nothing was edited.`,
+      sentence: `The model does not reliably know gender: against each template's neutral baseline, ${right} of ${factual.length} factual words lean toward their own gender (${why}; factual margin ${nats(before.factualMargin)} ± ${nats(before.factualMarginSe)} nats), so its bias figures mean little. Nothing was edited.`,
     };
   }
   const noise = objectiveNoise(before, before, objective);

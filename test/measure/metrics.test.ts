@@ -11,9 +11,10 @@ const close = (t: Test, actual: number | null, expected: number, message: string
 //   B stereotyped, heldout,   c2: -0.5                    (not biased)
 //   C stereotyped, selection, c1: (0.5 + 0.9)/2 =  0.7   (just above ln 2 ≈ 0.693)
 //   D neutral,     selection, c2: (0.2 - 0.6)/2 = -0.2
-//   E factual f,   selection, c1: 1.5                     (right, margin  1.5)
-//   F factual m,   heldout,   c2: 0.25                    (wrong, margin -0.25)
-//   G factual m,   selection, c2: (-1 - 1)/2    = -1     (right, margin  1)
+//   E factual f,   selection, c1: 1.5                     (right, margin  1.5; against b0 = −0.2: 1.7)
+//   F factual m,   heldout,   c2: 0.25                    (wrong, margin -0.25; against b0: −0.45)
+//   G factual m,   selection, c2: (-1 - 1)/2    = -1     (right, margin  1; against b0: 0.8)
+// D is the only neutral word, so b0 = −0.2 for every probe (they carry no template).
 const key = (word: string, category: string, label: ProbeKey["label"], split: ProbeKey["split"], gold?: ProbeKey["gold"]): ProbeKey =>
   gold === undefined ? { word, category, label, split } : { word, category, label, split, gold };
 const A = key("A", "c1", "stereotyped", "selection");
@@ -53,7 +54,9 @@ t.test("score: overall, splits, categories, labels", async (t) => {
   close(t, score.biasedFraction, 2 / 3, "biasedFraction");
   close(t, score.neutralBias, 0.2, "neutralBias");
   close(t, score.factualAccuracy, 2 / 3, "factualAccuracy");
-  close(t, score.factualMargin, 0.75, "factualMargin");
+  close(t, score.factualMargin, 2.05 / 3, "factualMargin, against the baseline");
+  close(t, score.factualAccuracyRaw, 2 / 3, "factualAccuracyRaw");
+  close(t, score.factualMarginRaw, 0.75, "factualMarginRaw");
 
   const sel = score.splits.selection;
   t.strictSame(sel.counts, { stereotyped: 2, neutral: 1, factual: 2 });
@@ -69,16 +72,17 @@ t.test("score: overall, splits, categories, labels", async (t) => {
   close(t, held.biasedFraction, 0, "heldout biasedFraction");
   t.equal(held.neutralBias, null, "no neutral held-out words: null, not NaN");
   close(t, held.factualAccuracy, 0, "heldout factualAccuracy");
-  close(t, held.factualMargin, -0.25, "heldout factualMargin");
+  close(t, held.factualMargin, -0.45, "heldout factualMargin");
+  close(t, held.factualMarginRaw, -0.25, "heldout factualMarginRaw");
 
   t.strictSame(Object.keys(score.categories), ["c1", "c2"]);
   close(t, score.categories.c1.bias, 1.35, "c1 bias");
   t.equal(score.categories.c1.neutralBias, null);
-  close(t, score.categories.c1.factualMargin, 1.5, "c1 factualMargin");
+  close(t, score.categories.c1.factualMargin, 1.7, "c1 factualMargin");
   close(t, score.categories.c2.bias, 0.5, "c2 bias");
   close(t, score.categories.c2.neutralBias, 0.2, "c2 neutralBias");
   close(t, score.categories.c2.factualAccuracy, 0.5, "c2 factualAccuracy");
-  close(t, score.categories.c2.factualMargin, 0.375, "c2 factualMargin");
+  close(t, score.categories.c2.factualMargin, 0.175, "c2 factualMargin");
 
   t.strictSame(Object.keys(score.labels), ["stereotyped", "neutral", "factual"]);
   close(t, score.labels.stereotyped.bias, 3.2 / 3, "stereotyped label bias");
@@ -150,6 +154,18 @@ t.test("stereotype gap, residual and prior skew: each template against its own b
   close(t, score.templates.t!.stereotypeGap, 0.5 - (-1 + 0.5) / 2, "template t gap");
   const r = residuals(gapProbes, gapValues);
   close(t, r[3]!, 3, "per-probe residual");
+});
+
+t.test("factual gender is judged against the template's baseline, not by the raw sign", async (t) => {
+  // "The {word} looked at" → her/his: " her" is also the object pronoun, so everyone leans "female" (b0 = +2.8);
+  // dad sits 1.4 nats male of that baseline, mom 1 nat female.
+  const looked = [probe("kid", "neutral", "looked"), probe("friend", "neutral", "looked"), probe("dad", "factual", "looked", { gold: "male" }), probe("mom", "factual", "looked", { gold: "female" })];
+  const score = scoreBias(looked, [2.6, 3.0, 1.4, 3.8]);
+  close(t, score.factualAccuracy, 1, "both right against the baseline");
+  close(t, score.factualMargin, (1.4 + 1) / 2, "margin against the baseline");
+  close(t, score.factualAccuracyRaw, 0.5, "by raw sign dad looks female");
+  close(t, score.factualMarginRaw, (-1.4 + 3.8) / 2, "raw margin");
+  close(t, score.templates.looked!.factualAccuracy, 1, "per template too");
 });
 
 t.test("directions the dataset leaves open come from the caller", async (t) => {

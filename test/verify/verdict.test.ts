@@ -32,13 +32,19 @@ t.test("a model that does not know gender: unmeasurable, with its factual number
   const confused = score({ female: [2, 2.2], male: [-2, -1.8], factual: [1, 0.5] });
   const verdict = preVerdict(confused, "stereotype")!;
   t.equal(verdict.kind, "unmeasurable");
-  t.match(verdict.sentence, /1 of 2 factual words right \(accuracy 50\.0%, below 75\.0%; factual margin 0\.250 nats\)/);
-  t.equal(preVerdict(confused, "stereotype", { minFactualAccuracy: 0.5 }), null, "the threshold is the caller's");
+  t.match(verdict.sentence, /against each template's neutral baseline, 1 of 2 factual words lean toward their own gender \(accuracy 50\.0%, below 75\.0%; factual margin 0\.250 ± 0\.750 nats\)/);
+  const noisy = preVerdict(confused, "stereotype", { minFactualAccuracy: 0.5 })!;
+  t.equal(noisy.kind, "unmeasurable", "accuracy enough for the caller, but the margin is within its noise");
+  t.match(noisy.sentence, /a margin within twice its standard error/);
+  const knows = score({ female: [2, 2.2], male: [-2, -1.8], factual: [3, -2.5] });
+  t.equal(preVerdict(knows, "stereotype"), null, "factual margin 2.75 ± 0.25: measurable");
+  t.equal(preVerdict(knows, "stereotype", { minFactualAccuracy: 1.01 })!.kind, "unmeasurable", "the threshold is the caller's");
   t.equal(preVerdict(score({ female: [2, 2.2], male: [-2, -1.8], factual: [1, 1] }), "stereotype", { minFactualAccuracy: 0.5 })!.kind, "unmeasurable", "a margin of 0 is never enough");
 });
 
 t.test("no gap beyond its noise: absent, and the prior named as a separate matter", async (t) => {
-  const prior = score({ female: [-2, -1], male: [-1.1, -2.1], neutral: [-1.5, -1.6] });
+  // the prior shifts factual words too: queen and king sit 3 nats either side of the baseline −1.55
+  const prior = score({ female: [-2, -1], male: [-1.1, -2.1], neutral: [-1.5, -1.6], factual: [1.45, -4.55] });
   const verdict = preVerdict(prior, "stereotype")!;
   t.equal(verdict.kind, "absent");
   t.match(verdict.sentence, /no stereotype gap worth removing: 0\.100 ± 0\.707 nats/);

@@ -152,7 +152,8 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   /**
    * How to search: "thorough" zeroes every candidate alone and re-screens them on top of the set each
    * round (hundreds of passes); "fast" ranks candidates by direct effect and measures sets within
-   * `maxPasses`; "auto" (default) is thorough when its estimated work fits `thoroughWork`.
+   * `maxPasses`; "exhaustive" is the thorough search over four times the candidates, the reference the
+   * others are judged by; "auto" (default) is thorough when its estimated work fits `thoroughWork`.
    */
   search?: SearchKind | "auto";
   /**
@@ -339,9 +340,11 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
-      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, options);
+      // The reference search screens four times the candidates (every neuron of a small model).
+      const wide = search === "exhaustive" ? { candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : {};
+      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...options, ...wide });
       stage("selecting a set of neurons");
-      selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, options);
+      selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, options, search);
       located = { neurons, locate: rest };
     }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, located, selection, predicted: null, random: null } as const;

@@ -23,7 +23,7 @@ interface RunArgs extends ModelArgs, BudgetArgs {
   minGap: number;
   minFactualAccuracy: number;
   randomSets?: number;
-  search: "auto" | "thorough" | "fast";
+  search: "auto" | "thorough" | "fast" | "exhaustive";
   searchPasses?: number;
   maxPasses: number;
   report?: string;
@@ -46,14 +46,14 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("max-neurons", { type: "number", describe: "Most neurons to edit (default: 2% of FFN neurons)" })
       .option("scale", { type: "number", default: 0, describe: "Scale chosen neurons by this instead of zeroing them" })
       .option("candidates", { type: "number", describe: "Candidates screened (default: 2·√(FFN neurons), 32 to 512)" })
-      .option("min-gain", { type: "number", describe: "Smallest gain (nats, per √neurons) a selection step must bring (default: twice a random neuron's spread)" })
+      .option("min-gain", { type: "number", describe: "Smallest gain (nats, per √neurons) a selection step must bring (default: twice a random neuron's spread, and at least 1% of the objective)" })
       .option("stop-at", { type: "number", default: 0.02, describe: "Stop the search once the objective on the selection probes is this share of its original size" })
       .option("min-reduction", { type: "number", default: 0.2, describe: "Smallest held-out reduction of the objective worth writing" })
       .option("min-z", { type: "number", default: 2, describe: "How far (in spreads) the chosen set must beat random sets of the same size" })
       .option("min-gap", { type: "number", default: 0.1, describe: "A stereotype gap (or prior) below this many nats counts as absent" })
       .option("min-specificity", { type: "number", default: 2, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
       .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
-      .option("search", { choices: ["auto", "thorough", "fast"] as const, default: "auto", describe: "thorough: zero every candidate alone, then re-screen them on top of the set (hundreds of passes); fast: rank candidates by direct effect, measure only sets (about 15 passes in all); auto: thorough when it is estimated to take 10 minutes or less" })
+      .option("search", { choices: ["auto", "thorough", "fast", "exhaustive"] as const, default: "auto", describe: "thorough: zero every candidate alone, then re-screen them on top of the set (hundreds of passes); fast: rank candidates by direct effect, measure only sets (about 15 passes in all); exhaustive: thorough over four times the candidates, the reference to judge the others by; auto: thorough when its work (parameters × tokens) is estimated at about 10 minutes on 2 cores or less, whatever the machine's load" })
       .option("max-passes", { type: "number", default: 15, describe: "What a run with the fast search may cost in all, in passes (one pass: the selection probes and the neutral text); the search gets what the rest of the run leaves (at least 3)" })
       .option("search-passes", { type: "number", describe: "Passes the fast search may spend on sets, instead of what --max-passes leaves it" })
       .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search; after a fast one 4 to 8, four at a time until the comparison is clear)" })

@@ -1,5 +1,6 @@
 import type { CommandModule } from "yargs";
 import type { BiasScore, GroupMetrics } from "../../lib/measure/metrics.js";
+import { templateWarnings, type TemplateWarning } from "../../lib/measure/probe-diagnostics.js";
 import { scoreOriginal, withSession } from "../../lib/pipeline.js";
 import type { EvaluatorOptions } from "../../lib/llama/evaluator.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
@@ -32,19 +33,24 @@ export const evaluatorOptions = (args: ModelArgs): EvaluatorOptions => {
 };
 
 export function scoreTable(score: BiasScore): string {
-  const row = (name: string, m: GroupMetrics) => [name, fixed(m.stereotypeGap, 3), fixed(m.stereotypeGapSe, 3), fixed(m.priorSkew, 3), fixed(m.residual, 3), fixed(m.bias, 3), fixed(m.factualAccuracy, 3), fixed(m.factualMargin, 3)];
+  const row = (name: string, m: GroupMetrics, b0 = "") => [name, fixed(m.stereotypeGap, 3), fixed(m.stereotypeGapSe, 3), fixed(m.priorSkew, 3), b0, fixed(m.residual, 3), fixed(m.bias, 3), fixed(m.factualAccuracy, 3), fixed(m.factualMargin, 3)];
   return table([
-    ["", "gap Δ", "± se", "prior", "residual", "mean |b|", "factual acc", "factual margin"],
+    ["", "gap Δ", "± se", "prior", "baseline b0", "residual", "mean |b|", "factual acc", "factual margin"],
     row("all words", score),
     row("selection", score.splits.selection),
     row("held-out", score.splits.heldout),
     ...Object.entries(score.categories).map(([name, m]) => row(`  ${name}`, m)),
-    ...Object.entries(score.templates).map(([name, m]) => row(`  template ${name}`, m)),
+    ...Object.entries(score.templates).map(([name, m]) => row(`  template ${name}`, m, Object.values(m.baselines).map((b) => fixed(b, 3)).join(" / "))),
   ]);
 }
 
+/** One line per template that does not measure gender, for people; nothing when all do. */
+export function warningLines(warnings: readonly TemplateWarning[]): string {
+  return warnings.map((w) => `\nwarning: template ${w.template}: ${w.reasons.join("; ")}.`).join("");
+}
+
 export const SCORE_LEGEND =
-  "nats of log-odds b = log p(female) − log p(male). gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words (the stereotype); prior: mean b of the neutral words (how far the model leans one way for anyone); residual: mean |b − baseline|; factual: words whose gender is their meaning.";
+  "nats of log-odds b = log p(female) − log p(male). gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words (the stereotype); prior: mean b of the neutral words (how far the model leans one way for anyone); baseline b0: a template's mean b of its baseline words, per target pair; residual: mean |b − baseline|; factual: words whose gender is their meaning, judged against the baseline (accuracy: share on their own gender's side of it; margin: mean distance).";
 
 export const scoreCommand: CommandModule<CommonArgs, ModelArgs> = {
   command: "score [model]",
@@ -58,6 +64,7 @@ export const scoreCommand: CommandModule<CommonArgs, ModelArgs> = {
       const report = progress(args);
       report(`scoring ${path} on ${workload.source}`, 0, 1);
       const { score } = await withSession(path, workload, options, (session) => scoreOriginal(session));
-      printResult(args, score, () => `${SCORE_LEGEND}\n${scoreTable(score)}`);
+      const warnings = templateWarnings(score);
+      printResult(args, { model: path, dataset: workload.source, ...score, warnings }, () => `${SCORE_LEGEND}\n${scoreTable(score)}${warningLines(warnings)}`);
     }),
 };

@@ -1,27 +1,16 @@
 // The fast search: a fixed number of passes instead of one per candidate per round. Candidates come
 // ranked by their direct effect on the objective (no pass of their own); each round measures the set so
-// far plus the next 1, 2, 4 … ranked candidates, all in one batch, and keeps the smallest addition with
-// nearly all of the best valid gain. A candidate that on top of the set breaks the budget alone is
+// far plus the next 1, 2, 4 … ranked candidates, all in one batch, and walks on as selection.ts says
+// (the most removed among the additions with nearly the best gain per nat of KL). A candidate that alone does not help on top of the set is
 // dropped. What it cannot see, and the thorough search can: neurons that act only through later layers,
 // and pairs that cancel each other's side effects.
 import type { Baseline, CausalEffect } from "../locate/causal.js";
 import { neuronKey, type NeuronId } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
-import { searchKit, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
+import { searchKit, sizeLadder, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
 
 /** Variants measured per round at most: the sizes tried on top of the set. */
 const PER_ROUND = 5;
-
-/** The addition sizes worth trying: powers of two from 1, then `limit` itself. */
-export function sizeLadder(limit: number): number[] {
-  if (limit < 1) return [];
-  const ladder: number[] = [];
-  for (let k = 1; k < limit; k *= 2) ladder.push(k);
-  // a last power of two close to the limit (32 before 40) is a pass spent on nearly the same set
-  if (ladder.length > 1 && limit < 1.5 * ladder.at(-1)!) ladder.pop();
-  ladder.push(limit);
-  return ladder;
-}
 
 /** Up to `count` of `sizes` (ascending), evenly spread over them: the first and the last always. */
 export function spread(sizes: readonly number[], count: number): number[] {
@@ -45,43 +34,43 @@ export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked:
   const measured = new Map<string, CausalEffect>();
   const keyOf = (set: readonly NeuronId[]) => set.map(neuronKey).sort().join(" ");
   let pool = [...ranked];
-  let chosen: NeuronId[] = [];
+  let walked: NeuronId[] = [];
   let current = kit.start;
   const steps: SelectionStep[] = [];
   let stopped = "";
   for (let round = 1; ; round++) {
-    stopped = kit.done(chosen.length, current);
+    stopped = kit.done(walked, current);
     if (stopped) break;
     if (pool.length === 0) {
       stopped = "every ranked candidate was tried";
       break;
     }
-    const ladder = sizeLadder(Math.min(kit.maxNeurons - chosen.length, pool.length));
-    const setOf = (k: number) => [...chosen, ...pool.slice(0, k)];
+    const ladder = sizeLadder(Math.min(kit.room(walked), pool.length));
+    const setOf = (k: number) => [...walked, ...pool.slice(0, k)];
     const fresh = spread(ladder.filter((k) => !measured.has(keyOf(setOf(k)))), Math.min(PER_ROUND, passes - kit.passes()));
     const sizes = ladder.filter((k) => fresh.includes(k) || measured.has(keyOf(setOf(k))));
     if (fresh.length === 0) {
       stopped = `the search spent its ${passes} passes`;
       break;
     }
-    const effects = await kit.measure(fresh.map((k) => kit.withScale(setOf(k))), `round ${round}: trying the next ${fresh.join("/")} ranked candidates on top of ${chosen.length} chosen`);
+    const effects = await kit.measure(fresh.map((k) => kit.withScale(setOf(k))), `round ${round}: trying the next ${fresh.join("/")} ranked candidates on top of ${walked.length}`);
     fresh.forEach((k, i) => measured.set(keyOf(setOf(k)), effects[i]!));
     const trials = sizes.map((k) => ({ added: pool.slice(0, k), effect: measured.get(keyOf(setOf(k)))! }));
-    const tried = trials.map(({ added, effect }) => kit.judge(round, current, chosen.length, added, effect));
+    const tried = trials.map(({ added, effect }) => kit.judge(round, current, walked, added, effect));
     steps.push(...tried);
-    const best = kit.accept(tried, current);
-    if (best < 0) {
-      // The next candidate alone breaks the budget on top of the set: leave it out and go on.
-      if (sizes[0] === 1 && kit.budgetProblem(trials[0]!.effect) !== "") {
+    const next = kit.advance(tried, current);
+    if (next < 0) {
+      // The next candidate alone does not help on top of the set: leave it out and go on.
+      if (sizes[0] === 1) {
         pool = pool.slice(1);
         continue;
       }
-      stopped = "no addition passed every rule (see steps)";
+      stopped = "no addition's gain held on every fold (see steps)";
       break;
     }
-    chosen = [...chosen, ...trials[best]!.added];
-    current = kit.pointOf(trials[best]!.effect);
-    pool = pool.slice(sizes[best]!);
+    walked = [...walked, ...trials[next]!.added];
+    current = kit.pointOf(trials[next]!.effect);
+    pool = pool.slice(sizes[next]!);
   }
-  return { search: "fast", ...(await kit.finish(chosen, current, steps, stopped, [])) };
+  return { search: "fast", ...(await kit.finish(steps, stopped, [])) };
 }

@@ -2,9 +2,15 @@
 // less than a random neuron's spread, yet a dozen together narrow it by a third) and compensate each other
 // on planted ones (zeroing one alone misleads), so the set is grown in rounds, every candidate measured
 // *conditional on the set so far*: each round re-screens the remaining candidates on top of the current
-// set (one batched evaluation), then tries adding the best 1, 2, 4, 8 … of them at once and keeps the
-// largest gain that holds on every fold of the selection probes (halves of the words, halves of the
-// templates), clears the spread of random neurons, and stays inside the user's damage budget.
+// set (one batched evaluation), then tries adding the best 1, 2, 4, 8 … of them at once.
+//
+// The path the search walks never looks at the KL budget: each round it moves to the smallest tried
+// addition that brings nearly the most any addition with a good gain per nat of KL brings, as long as the
+// gain holds on every fold of the selection probes (halves of the words, halves of the templates), clears
+// both the spread of random neurons and a sliver of the objective, and keeps factual gender. The KL
+// budget only says which set the walk went through is chosen: the one that leaves the least objective
+// within it. So a larger --max-kl chooses from the same sets or more, and never returns a worse one.
+// (--max-neurons also bounds how many neurons a step may add, so the walk stays within reach of it.)
 import { causalEffects, type Baseline, type CausalEffect, type Edit } from "../locate/causal.js";
 import { DEFAULT_MAX_KL, DEFAULT_MIN_FACTUAL_RATIO, type LocatedNeuron } from "../locate/locate.js";
 import { byPosition, neuronKey, type NeuronId } from "../locate/neurons.js";
@@ -12,8 +18,32 @@ import { groupMetrics, wordScores, type ProbeKey } from "../measure/metrics.js";
 import type { Evaluator } from "../llama/evaluator.js";
 import { objectiveValue, searchSize } from "./objective.js";
 
-/** Strongest over-budget candidates whose pairs are tried each round. */
+/** Strongest candidates that alone dim factual gender (or cost too much KL) whose pairs are tried each round. */
 const PAIRED = 6;
+
+/** A candidate whose gain per nat of KL is this share of the best candidate's or less is not ranked (pairs only). */
+const EXPENSIVE = 0.05;
+
+/**
+ * KL below which a step counts as free when its gain per nat of KL is compared (nats): a twentieth of the
+ * default budget. Fixed, not a share of the user's budget: the path must not depend on it.
+ */
+const KL_FLOOR = 1e-3;
+
+/** The addition sizes worth trying: powers of two from 1, then `limit` itself. */
+export function sizeLadder(limit: number): number[] {
+  if (limit < 1) return [];
+  const ladder: number[] = [];
+  for (let k = 1; k < limit; k *= 2) ladder.push(k);
+  // a last power of two close to the limit (32 before 40) is a pass spent on nearly the same set
+  if (ladder.length > 1 && limit < 1.5 * ladder.at(-1)!) ladder.pop();
+  ladder.push(limit);
+  return ladder;
+}
+
+/** Smallest gain a step must bring by default, per √k neurons, as a share of the original objective. */
+const MIN_STEP_SHARE = 0.01;
+
 
 export interface SelectionOptions {
   /** Largest mean KL(original ‖ edited) on neutral text, nats. Default 0.02. */
@@ -26,7 +56,8 @@ export interface SelectionOptions {
   scale?: number;
   /**
    * Smallest gain (nats) a step adding k neurons must bring, per √k. Default: twice the spread of a
-   * single random neuron's effect, so a step must beat what k random neurons would do.
+   * single random neuron's effect (a step must beat what k random neurons would do), and at least 1% of
+   * the objective (smaller steps fit the selection words rather than the bias, and end the walk).
    */
   minGain?: number;
   /** Stop once the objective is this share of its original size or less. Default 0.02. */
@@ -42,7 +73,9 @@ export interface SelectionStep {
   round: number;
   /** The neurons this step adds to the set. */
   added: NeuronId[];
+  /** The search moved on from this set (the next round builds on it). */
   accepted: boolean;
+  /** Why the set cannot be chosen ("" = it can): a gain that does not hold, or the budget it breaks. */
   reason: string;
   /** |objective| on the selection probes with the set plus these neurons. */
   bias: number;
@@ -60,8 +93,13 @@ export interface ParetoPoint {
   chosen: boolean;
 }
 
-/** How the set was searched: every candidate screened alone and re-screened on top of the set each round, or a few rounds over candidates ranked by direct effect. */
-export type SearchKind = "thorough" | "fast";
+/**
+ * How the set was searched: a few rounds over candidates ranked by direct effect ("fast"); every
+ * candidate screened alone and re-screened on top of the set each round ("thorough"); the same over four
+ * times the candidates, the chosen set also measured at more scales ("exhaustive": the reference that
+ * spends what it needs, to judge the others by).
+ */
+export type SearchKind = "thorough" | "fast" | "exhaustive";
 
 export interface Selection {
   search: SearchKind;
@@ -123,7 +161,6 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   const minFactualRatio = options.minFactualRatio ?? DEFAULT_MIN_FACTUAL_RATIO;
   const maxNeurons = options.maxNeurons ?? Math.max(1, Math.floor(0.02 * totalNeurons));
   const scale = options.scale ?? 0;
-  const minGain = options.minGain ?? defaultMinGain;
   const progress = options.onProgress ?? (() => undefined);
   const baseMargin = base.score.factualMargin ?? 0;
   const baseAccuracy = base.score.factualAccuracy ?? 0;
@@ -139,48 +176,89 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
     return causalEffects(evaluator, base, edits, (done, total) => progress(stage, done, total));
   };
   const withScale = (neurons: readonly NeuronId[]): EditedNeuron[] => neurons.map(({ layer, index }) => ({ layer, index, scale }));
-  /** What an edit breaks in the budget ("" = nothing); factual accuracy is checked where it was measured. */
-  const budgetProblem = (e: { kl: number; factualMargin: number; factualAccuracy?: number }): string => {
-    if (e.kl > maxKl) return `KL ${e.kl.toPrecision(3)} would exceed the budget ${maxKl}`;
+  /** What an edit does to factual gender beyond the budget ("" = nothing); accuracy is checked where it was measured. */
+  const factualProblem = (e: { factualMargin: number; factualAccuracy?: number }): string => {
     if (baseMargin > 0 && e.factualMargin < minFactualRatio * baseMargin) return `factual margin ${e.factualMargin.toPrecision(3)} would fall below ${minFactualRatio} × ${baseMargin.toPrecision(3)}`;
     if (e.factualAccuracy !== undefined && e.factualAccuracy < baseAccuracy) return `factual accuracy would drop to ${e.factualAccuracy.toPrecision(3)}`;
     return "";
   };
+  /** What an edit breaks in the damage budget ("" = nothing). */
+  const budgetProblem = (e: { kl: number; factualMargin: number; factualAccuracy?: number }): string =>
+    e.kl > maxKl ? `KL ${e.kl.toPrecision(3)} would exceed the budget ${maxKl}` : factualProblem(e);
   const pointOf = (e: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number; b: Float64Array }): SearchPoint =>
     ({ b: e.b, bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
   const start = pointOf({ ...base.score, bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, b: base.b });
+  const minGain = options.minGain ?? Math.max(defaultMinGain, MIN_STEP_SHARE * start.bias);
 
-  /** One tried addition to the set, judged by every rule a step must pass; a valid one joins the front. */
-  const judge = (round: number, current: SearchPoint, chosenCount: number, added: NeuronId[], e: CausalEffect): SelectionStep => {
-    const foldGains = foldSizes(e.b).map((s, f) => current.folds[f]! - s);
+  type Measured = { neurons: NeuronId[]; point: SearchPoint; within: boolean };
+  /** What the tried sets the walk may go to measured, until their round is over. */
+  const walkable = new Map<SelectionStep, Measured>();
+  /**
+   * The sets the walk went through: those the search may choose. Not every tried set: the walk's own
+   * rule keeps out the neurons that ride along for a sliver, and which sets compete is then fixed by the
+   * walk, never by the budget.
+   */
+  const walked: Measured[] = [];
+  /** What a set may not be ("" = nothing): a gain below what random neurons do, or one that does not hold on every fold. */
+  const gainProblem = (current: SearchPoint, added: readonly NeuronId[], e: CausalEffect, foldGains: readonly number[]): string => {
     const gain = current.bias - e.bias;
-    let reason = budgetProblem(e);
-    if (!reason && !(gain > 0 && gain >= minGain * Math.sqrt(added.length))) reason = `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, what ${added.length} random neuron(s) could do`;
+    if (!(gain > 0 && gain >= minGain * Math.sqrt(added.length))) return `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, what ${added.length} random neuron(s) could do`;
     // A fold may stand still, not go back by more than a tenth of what the step gains overall.
-    if (!reason && foldGains.some((g) => !(g >= -0.1 * gain))) reason = `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
-    if (!reason) points.push({ neurons: chosenCount + added.length, scale, bias: e.bias, kl: e.kl });
-    return { round, added, accepted: false, reason, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains };
+    if (foldGains.some((g) => !(g >= -0.1 * gain))) return `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
+    return "";
+  };
+
+  /** One tried addition to the set: whether its gain holds (then it may be walked to) and whether it fits the budget (then it may be chosen). */
+  const judge = (round: number, current: SearchPoint, chosen: readonly NeuronId[], added: NeuronId[], e: CausalEffect): SelectionStep => {
+    const point = pointOf(e);
+    const foldGains = point.folds.map((s, f) => current.folds[f]! - s);
+    const size = chosen.length + added.length;
+    const gain = gainProblem(current, added, e, foldGains);
+    const budget = gain ? "" : size > maxNeurons ? `${size} neurons would exceed the most allowed (${maxNeurons})` : budgetProblem(e);
+    const step: SelectionStep = { round, added, accepted: false, reason: gain || budget, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains };
+    if (!gain) {
+      // The walk may go where the gain holds and factual gender is kept (the specificity guard, not a
+      // damage budget: a set that dims gender as a whole is no step toward a stereotype edit), whatever
+      // the set's KL or size.
+      if (!factualProblem(e)) walkable.set(step, { neurons: [...chosen, ...added], point, within: budget === "" });
+      if (!budget) points.push({ neurons: size, scale, bias: e.bias, kl: e.kl });
+    }
+    return step;
   };
 
   /**
-   * The smallest addition that brings nearly all (90%) of the best valid gain, marked accepted; −1 when
-   * none is valid. Neurons that ride along for a sliver of gain cost KL and slots and fit the selection
-   * words rather than the bias.
+   * Where the walk goes next, whatever the KL or neuron budget: of the tried sets it may go to whose gain
+   * per nat of KL is within half of the best, the smallest addition that brings 90% of the most any of them
+   * removes (neurons that ride along for a sliver cost KL and slots, and fit the selection words rather
+   * than the bias). −1 when none holds.
    */
-  const accept = (tried: readonly SelectionStep[], current: SearchPoint): number => {
-    const valid = tried.map((step) => (step.reason === "" ? current.bias - step.bias : -Infinity));
-    const bestGain = Math.max(...valid);
-    if (!(bestGain > -Infinity)) return -1;
-    const order = valid.map((_, t) => t).sort((a, b) => tried[a]!.added.length - tried[b]!.added.length || valid[b]! - valid[a]!);
-    const best = order.find((t) => valid[t]! >= 0.9 * bestGain)!;
-    const step = tried[best]!;
-    step.accepted = true;
-    step.reason = `objective ${current.bias.toPrecision(4)} → ${step.bias.toPrecision(4)}, KL ${step.kl.toPrecision(3)}`;
+  const advance = (tried: readonly SelectionStep[], current: SearchPoint): number => {
+    const gain = (step: SelectionStep) => current.bias - step.bias;
+    const rate = tried.map((step) => (walkable.has(step) ? rateOf(step, current) : -Infinity));
+    const bestRate = Math.max(...rate);
+    if (!(bestRate > -Infinity)) {
+      walkable.clear();
+      return -1;
+    }
+    const efficient = tried.map((_, t) => t).filter((t) => rate[t]! >= 0.5 * bestRate);
+    const most = Math.max(...efficient.map((t) => gain(tried[t]!)));
+    const next = efficient.filter((t) => gain(tried[t]!) >= 0.9 * most).sort((a, b) => tried[a]!.added.length - tried[b]!.added.length || tried[a]!.bias - tried[b]!.bias)[0]!;
+    tried[next]!.accepted = true;
+    walked.push(walkable.get(tried[next]!)!);
+    walkable.clear();
+    return next;
+  };
+
+  /** The chosen set: of the sets the walk went through, the one within the budget that leaves the least (fewest neurons on a tie). */
+  const choice = (): { neurons: NeuronId[]; point: SearchPoint } => {
+    let best: { neurons: NeuronId[]; point: SearchPoint } = { neurons: [], point: start };
+    for (const v of walked) if (v.within && (v.point.bias < best.point.bias || (v.point.bias === best.point.bias && v.neurons.length < best.neurons.length))) best = v;
     return best;
   };
 
   /** The Selection for the chosen set, after measuring it at the `gentler` scales (for the trade-off a user may prefer). */
-  const finish = async (chosen: readonly NeuronId[], current: SearchPoint, steps: SelectionStep[], stopped: string, gentler: readonly number[]): Promise<Omit<SearchResult, "search">> => {
+  const finish = async (steps: SelectionStep[], stopped: string, gentler: readonly number[]): Promise<Omit<SearchResult, "search">> => {
+    const { neurons: chosen, point: current } = choice();
     if (chosen.length > 0 && scale === 0 && gentler.length > 0) {
       const effects = await measure(gentler.map((s) => chosen.map(({ layer, index }) => ({ layer, index, scale: s }))), "the chosen set at gentler scales");
       effects.forEach((e, k) => points.push({ neurons: chosen.length, scale: gentler[k]!, bias: e.bias, kl: e.kl }));
@@ -203,67 +281,86 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
     };
   };
 
-  /** Why a search must stop before another round ("" = it may go on). */
-  const done = (chosenCount: number, current: SearchPoint): string => {
-    if (chosenCount >= maxNeurons) return `the set reached the most neurons allowed (${maxNeurons})`;
+  /**
+   * Why the walk must stop before another round ("" = it may go on). Never the KL or factual budget: the
+   * walk may pass through a set that breaks it (half of a compensating pair) on its way to one that does
+   * not, and must be the same walk whatever the budget. The neuron limit only cuts the same walk shorter.
+   */
+  const done = (walked: readonly NeuronId[], current: SearchPoint): string => {
+    if (walked.length >= maxNeurons) return `the set reached the most neurons allowed (${maxNeurons})`;
     if (current.bias <= (options.stopAt ?? 0.02) * start.bias) return "the objective is removed on the selection probes";
     return "";
   };
-  return { maxNeurons, start, measure, withScale, budgetProblem, pointOf, judge, accept, finish, done, passes: () => passes };
+  /** How many neurons a step may still add: the neuron budget bounds the walk's steps, so a larger one may walk elsewhere (the KL budget never does). */
+  const room = (walked: readonly NeuronId[]) => maxNeurons - walked.length;
+  return { start, measure, withScale, pointOf, factualProblem, room, judge, advance, finish, done, passes: () => passes };
+}
+
+/** Gain per nat of KL of a measured set on top of the current one (gain alone where the KL added is below the floor). */
+function rateOf(c: { bias: number; kl: number }, current: { bias: number; kl: number }): number {
+  return (current.bias - c.bias) / Math.max(c.kl - current.kl, KL_FLOOR);
+}
+
+/** Candidates by gain per nat of KL on top of the set, best first; only those that shrink the objective. */
+export function byRate<T extends { neuron: NeuronId; bias: number; kl: number }>(candidates: Iterable<T>, current: { bias: number; kl: number }): T[] {
+  return [...candidates].filter((c) => c.bias < current.bias).sort((a, b) => rateOf(b, current) - rateOf(a, current) || byPosition(a.neuron, b.neuron));
 }
 
 /**
  * The thorough search: every candidate re-screened on top of the set each round (a pass per candidate
- * per round), from the locator's single-neuron effects.
+ * per round), from the locator's single-neuron effects; each round tries the best 1, 2, 4 … by gain per
+ * nat of KL.
  */
-export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}): Promise<SearchResult> {
+export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}, search: Exclude<SearchKind, "fast"> = "thorough"): Promise<SearchResult> {
   const kit = searchKit(evaluator, base, totalNeurons, options, 2 * singleSpread);
-  const { maxNeurons, measure, withScale, budgetProblem } = kit;
-  const baseMargin = base.score.factualMargin ?? 0;
-  let chosen: NeuronId[] = [];
+  const { measure, withScale } = kit;
+  let walked: NeuronId[] = [];
   let current = kit.start;
   const steps: SelectionStep[] = [];
-  // Single-neuron effects from the locator are the conditional effects on the empty set.
-  let conditional = new Map<string, { neuron: NeuronId; bias: number; kl: number; ok: boolean }>(
-    located.map((n) => [neuronKey(n), { neuron: n, bias: current.bias + n.causal.dBias, kl: n.causal.kl, ok: budgetProblem({ kl: n.causal.kl, factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
+  // Single-neuron effects from the locator are the conditional effects on the empty set. A candidate
+  // that alone dims factual gender beyond the guard is not ranked, but may be half of a compensating pair
+  // (planted neurons that cancel each other's side effects): pairs of the strongest are tried too.
+  type Screened = { neuron: NeuronId; bias: number; kl: number; keeps: boolean };
+  const baseMargin = base.score.factualMargin ?? 0;
+  let conditional = new Map<string, Screened>(
+    located.map((n) => [neuronKey(n), { neuron: n, bias: current.bias + n.causal.dBias, kl: n.causal.kl, keeps: kit.factualProblem({ factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
   );
   let stopped = "";
   for (let round = 1; ; round++) {
-    stopped = kit.done(chosen.length, current);
+    stopped = kit.done(walked, current);
     if (stopped) break;
-    const ranked = [...conditional.values()].filter((c) => c.ok && c.bias < current.bias).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron));
-    // Candidates that would shrink the objective but alone break the budget may be half of a compensating
-    // pair (planted neurons that cancel each other's side effects): pairs of the strongest are tried too.
-    const blocked = [...conditional.values()].filter((c) => !c.ok && c.bias < current.bias).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron)).slice(0, PAIRED);
-    const pairs = maxNeurons - chosen.length >= 2 ? blocked.flatMap((a, i) => blocked.slice(i + 1).map((b) => [a.neuron, b.neuron])) : [];
+    // Candidates far costlier per nat removed than the best (a twentieth of its rate or less) are general
+    // rather than gender neurons; like those that alone dim factual gender, they are tried in pairs only.
+    const rates = byRate(conditional.values(), current);
+    const bestRate = Math.max(0, ...rates.filter((c) => c.keeps).map((c) => rateOf(c, current)));
+    const ranked = rates.filter((c) => c.keeps && rateOf(c, current) >= EXPENSIVE * bestRate);
+    // the strongest of the others: pairs are for neurons with large effects and side effects that may cancel
+    const blocked = rates.filter((c) => !(c.keeps && rateOf(c, current) >= EXPENSIVE * bestRate)).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron)).slice(0, PAIRED);
+    const pairs = blocked.flatMap((a, i) => blocked.slice(i + 1).map((b) => [a.neuron, b.neuron]));
     if (ranked.length === 0 && pairs.length === 0) {
-      stopped = "no remaining candidate shrinks the objective on top of the set within the budget";
+      stopped = "no remaining candidate shrinks the objective on top of the set";
       break;
     }
-    const limit = Math.min(maxNeurons - chosen.length, ranked.length);
-    const sizes = limit === 0 ? [] : [...new Set([1, 2, 4, 8, 16, 32, 64, 128, 256, 512].filter((k) => k < limit).concat(limit))];
+    const sizes = sizeLadder(Math.min(kit.room(walked), ranked.length));
     const trials = [...sizes.map((k) => ranked.slice(0, k).map((c) => c.neuron)), ...pairs];
-    const effects = await measure(
-      trials.map((added) => withScale([...chosen, ...added])),
-      `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} candidates` : "", pairs.length ? `${pairs.length} pairs of over-budget ones` : ""].filter(Boolean).join(" and ")} on top of ${chosen.length} chosen`,
-    );
-    const tried = effects.map((e, t) => kit.judge(round, current, chosen.length, trials[t]!, e));
+    const effects = await measure(trials.map((added) => withScale([...walked, ...added])), `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} candidates` : "", pairs.length ? `${pairs.length} pairs of ones that alone dim factual gender` : ""].filter(Boolean).join(" and ")} on top of ${walked.length}`);
+    const tried = effects.map((e, t) => kit.judge(round, current, walked, trials[t]!, e));
     steps.push(...tried);
-    const best = kit.accept(tried, current);
-    if (best < 0) {
-      stopped = "no addition passed every rule (see steps)";
+    const next = kit.advance(tried, current);
+    if (next < 0) {
+      stopped = "no addition's gain held on every fold and beat random neurons (see steps)";
       break;
     }
-    chosen = [...chosen, ...trials[best]!];
-    current = kit.pointOf(effects[best]!);
-    const taken = new Set(chosen.map(neuronKey));
+    walked = [...walked, ...trials[next]!];
+    current = kit.pointOf(effects[next]!);
+    const taken = new Set(walked.map(neuronKey));
     const remaining = [...conditional.values()].filter((c) => !taken.has(neuronKey(c.neuron))).map((c) => c.neuron);
-    if (remaining.length === 0 || chosen.length >= maxNeurons) continue;
+    if (remaining.length === 0 || kit.done(walked, current)) continue;
     const rescreen = await measure(
-      remaining.map((n) => withScale([...chosen, n])),
-      `round ${round}: re-screening ${remaining.length} candidates on top of ${chosen.length} chosen`,
+      remaining.map((n) => withScale([...walked, n])),
+      `round ${round}: re-screening ${remaining.length} candidates on top of ${walked.length}`,
     );
-    conditional = new Map(remaining.map((n, k) => [neuronKey(n), { neuron: n, bias: rescreen[k]!.bias, kl: rescreen[k]!.kl, ok: budgetProblem(rescreen[k]!) === "" }]));
+    conditional = new Map(remaining.map((n, k) => [neuronKey(n), { neuron: n, bias: rescreen[k]!.bias, kl: rescreen[k]!.kl, keeps: kit.factualProblem(rescreen[k]!) === "" }]));
   }
-  return { search: "thorough", ...(await kit.finish(chosen, current, steps, stopped, [0.25, 0.5])) };
+  return { search, ...(await kit.finish(steps, stopped, search === "exhaustive" ? [0.125, 0.25, 0.5, 0.75] : [0.25, 0.5])) };
 }

@@ -10,6 +10,7 @@ import type { GroupMetrics, WordScore } from "../measure/metrics.js";
 import type { RunResult } from "../pipeline.js";
 import { DebiasError } from "../errors.js";
 import { costLine } from "./report.js";
+import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";
 
 const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
@@ -159,6 +160,11 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
     ["KL(original ‖ edited), nats", "", num(r.eval.kl, 5)],
     ["top-1 agreement with the original", "", num(r.eval.top1Agreement)],
   ], ["", "before", r.written ? "after (measured on the written file)" : "after (nothing written)"]);
+  const warned = new Map(templateWarnings(b).map((w) => [w.template, w.reasons.join("; ")]));
+  const probes = table(
+    Object.entries(b.templates).map(([id, m]) => [id, Object.entries(m.baselines).map(([t, b0]) => `${t}: ${num(b0)}`).join(", "), num(m.factualAccuracy), `${num(m.stereotypeGap)} ± ${num(m.stereotypeGapSe)}`, warned.get(id) ?? "measures gender"]),
+    ["template", "baseline b0 (nats)", "factual accuracy", "stereotype gap Δ", "check"],
+  );
   const p = r.provenance;
   const provenance = table([
     ["command", p.command ?? "(library call)"],
@@ -186,6 +192,9 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
 <h2>What changed</h2>
 ${numbers}
 <div class="grid">${charts.join("\n")}</div>
+<h2>The probes, template by template</h2>
+<p>Before the edit. A template whose factual words do not lean their own way against its baseline (accuracy below ${MIN_TEMPLATE_FACTUAL_ACCURACY}) or whose baseline is beyond ±${MAX_TEMPLATE_BASELINE} nats measures grammar or a prior, not gender.</p>
+${probes}
 <h2>Edited neurons</h2>
 ${r.edited.length > 0 ? table(r.edited.map((n) => [`${n.layer}:${n.index}`, n.scale === 0 ? "zeroed" : `scaled by ${n.scale}`]), ["neuron", "edit"]) : "<p>None: the file was not changed.</p>"}
 <h2>How to check it</h2>

@@ -1,6 +1,7 @@
 // The human summary of a run: what was measured before and after, on which probes, against what random
 // edits do, at what cost, and the verdict in one sentence.
 import type { GroupMetrics } from "../measure/metrics.js";
+import { templateWarnings } from "../measure/probe-diagnostics.js";
 import type { RunResult } from "../pipeline.js";
 
 export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
@@ -37,7 +38,7 @@ export function renderReport(result: RunResult): string {
     );
     const chosen = result.selection.pareto.find((p) => p.chosen);
     lines.push(
-      `selected ${result.selected.length} neurons in ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,
+      `selected ${result.selected.length} neurons, the best set within the budget of a walk of ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,
       `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${result.selection.budget.maxNeurons} neurons${chosen ? `; on the selection probes the set leaves ${fixed(chosen.bias)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
     );
   }
@@ -46,6 +47,7 @@ export function renderReport(result: RunResult): string {
     const s = (r.heldout ?? r.selection)!;
     lines.push(`against ${r.sets} random sets of ${r.size} neurons (same layers): gain ${fixed(s.gain)} vs ${fixed(s.randomMean)} ± ${fixed(s.randomStd)} nats, z ${fixed(s.z, 1)}, p ${fixed(s.p, 3)} (${r.heldout ? "held-out" : "selection"} probes)`);
   }
+  for (const w of templateWarnings(result.before)) lines.push(`probe warning: template ${w.template}: ${w.reasons.join("; ")}`);
   lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
   if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
   lines.push(costLine(result.cost));

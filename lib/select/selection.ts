@@ -202,7 +202,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   /** What a set may not be ("" = nothing): a gain below what random neurons do, or one that does not hold on every fold. */
   const gainProblem = (current: SearchPoint, added: readonly NeuronId[], e: CausalEffect, foldGains: readonly number[]): string => {
     const gain = current.bias - e.bias;
-    if (!(gain > 0 && gain >= minGain * Math.sqrt(added.length))) return `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, what ${added.length} random neuron(s) could do`;
+    if (!(gain > 0 && gain >= minGain * Math.sqrt(added.length))) return `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, the least a step of ${added.length} neuron(s) must bring`;
     // A fold may stand still, not go back by more than a tenth of what the step gains overall.
     if (foldGains.some((g) => !(g >= -0.1 * gain))) return `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
     return "";
@@ -282,9 +282,8 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   };
 
   /**
-   * Why the walk must stop before another round ("" = it may go on). Never the KL or factual budget: the
-   * walk may pass through a set that breaks it (half of a compensating pair) on its way to one that does
-   * not, and must be the same walk whatever the budget. The neuron limit only cuts the same walk shorter.
+   * Why the walk must stop before another round ("" = it may go on). Never the KL budget: the walk may
+   * pass through a set that breaks it on its way to better ones, and must be the same walk whatever it is.
    */
   const done = (walked: readonly NeuronId[], current: SearchPoint): string => {
     if (walked.length >= maxNeurons) return `the set reached the most neurons allowed (${maxNeurons})`;

@@ -108,10 +108,17 @@ export interface Selection {
   /** Non-dominated (objective, KL) points among the sets measured, the chosen one marked. */
   pareto: ParetoPoint[];
   budget: { maxKl: number; minFactualRatio: number; maxNeurons: number; minGain: number };
+  /** What the search minimises on the selection probes before any edit (nats). */
+  startBias: number;
   /** The chosen set as measured on the selection probes (|objective|, KL, factual). */
   effect: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number };
   /** Why the search stopped. */
   stopped: string;
+  /**
+   * The sets the walk went through, as indices into `steps` (each the set walked before its round plus
+   * its `added`): the sets the chosen one was picked from, whatever the budget.
+   */
+  walk: number[];
   /** Probe passes spent (one pass = the selection probes and the neutral text under one edit). */
   passes: number;
 }
@@ -156,7 +163,7 @@ export interface SearchPoint {
  * What every search strategy shares: the damage budget, the folds, the rules a step must pass, the sets
  * measured (for the Pareto front) and the passes spent; `finish` turns the chosen set into a Selection.
  */
-export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: number, options: SelectionOptions, defaultMinGain: number) {
+export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: number, options: SelectionOptions, defaultMinGain: number, minStepShare = MIN_STEP_SHARE) {
   const maxKl = options.maxKl ?? DEFAULT_MAX_KL;
   const minFactualRatio = options.minFactualRatio ?? DEFAULT_MIN_FACTUAL_RATIO;
   const maxNeurons = options.maxNeurons ?? Math.max(1, Math.floor(0.02 * totalNeurons));
@@ -188,15 +195,15 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   const pointOf = (e: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number; b: Float64Array }): SearchPoint =>
     ({ b: e.b, bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
   const start = pointOf({ ...base.score, bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, b: base.b });
-  const minGain = options.minGain ?? Math.max(defaultMinGain, MIN_STEP_SHARE * start.bias);
+  const minGain = options.minGain ?? Math.max(defaultMinGain, minStepShare * start.bias);
 
-  type Measured = { neurons: NeuronId[]; point: SearchPoint; within: boolean };
+  type Measured = { step: SelectionStep; neurons: NeuronId[]; point: SearchPoint; within: boolean };
   /** What the tried sets the walk may go to measured, until their round is over. */
   const walkable = new Map<SelectionStep, Measured>();
   /**
-   * The sets the walk went through: those the search may choose. Not every tried set: the walk's own
-   * rule keeps out the neurons that ride along for a sliver, and which sets compete is then fixed by the
-   * walk, never by the budget.
+   * The sets the walk went through (its steps, and the smaller additions each step begins with): those
+   * the search may choose. Not every tried set: the walk's own rule keeps out the larger additions whose
+   * neurons ride along for a sliver, and which sets compete is then fixed by the walk, never by the budget.
    */
   const walked: Measured[] = [];
   /** What a set may not be ("" = nothing): a gain below what random neurons do, or one that does not hold on every fold. */
@@ -220,7 +227,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
       // The walk may go where the gain holds and factual gender is kept (the specificity guard, not a
       // damage budget: a set that dims gender as a whole is no step toward a stereotype edit), whatever
       // the set's KL or size.
-      if (!factualProblem(e)) walkable.set(step, { neurons: [...chosen, ...added], point, within: budget === "" });
+      if (!factualProblem(e)) walkable.set(step, { step, neurons: [...chosen, ...added], point, within: budget === "" });
       if (!budget) points.push({ neurons: size, scale, bias: e.bias, kl: e.kl });
     }
     return step;
@@ -243,8 +250,12 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
     const efficient = tried.map((_, t) => t).filter((t) => rate[t]! >= 0.5 * bestRate);
     const most = Math.max(...efficient.map((t) => gain(tried[t]!)));
     const next = efficient.filter((t) => gain(tried[t]!) >= 0.9 * most).sort((a, b) => tried[a]!.added.length - tried[b]!.added.length || tried[a]!.bias - tried[b]!.bias)[0]!;
-    tried[next]!.accepted = true;
-    walked.push(walkable.get(tried[next]!)!);
+    const step = tried[next]!;
+    step.accepted = true;
+    // The smaller tried additions that the step's own begins with lie on the walk too: it passed through
+    // them on its way (the ranked candidates are added in order), so they may be chosen as well.
+    const on = (t: SelectionStep) => t === step || (t.added.length < step.added.length && t.added.every((n, i) => neuronKey(n) === neuronKey(step.added[i]!)));
+    for (const t of tried) if (walkable.has(t) && on(t)) walked.push(walkable.get(t)!);
     walkable.clear();
     return next;
   };
@@ -274,9 +285,11 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
       steps,
       pareto,
       budget: { maxKl, minFactualRatio, maxNeurons, minGain },
+      startBias: start.bias,
       effect: { bias: current.bias, objective: current.objective, kl: current.kl, factualMargin: current.factualMargin, factualAccuracy: current.factualAccuracy },
       stopped,
       passes,
+      walk: walked.map((w) => steps.indexOf(w.step)),
       selectionB: current.b,
     };
   };
@@ -311,7 +324,8 @@ export function byRate<T extends { neuron: NeuronId; bias: number; kl: number }>
  * nat of KL.
  */
 export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}, search: Exclude<SearchKind, "fast"> = "thorough"): Promise<SearchResult> {
-  const kit = searchKit(evaluator, base, totalNeurons, options, 2 * singleSpread);
+  // The reference walks on while a step beats random neurons, however small: it maps the frontier.
+  const kit = searchKit(evaluator, base, totalNeurons, options, 2 * singleSpread, search === "exhaustive" ? 0 : MIN_STEP_SHARE);
   const { measure, withScale } = kit;
   let walked: NeuronId[] = [];
   let current = kit.start;

@@ -89,7 +89,18 @@ export function preVerdict(before: BiasScore, objective: ObjectiveKind, threshol
 }
 
 /** The verdict on an edit from the before and after scores and the random-set comparison. */
-export function verdictOf(before: BiasScore, after: BiasScore, edited: number, objective: ObjectiveKind, random: RandomComparison | null, selection: Pick<Selection, "stopped" | "budget">, thresholds: VerdictThresholds = {}): Verdict {
+/**
+ * What a larger KL budget would buy, from the search's walk (which the budget does not shape): the most
+ * any set it walked through removed on the selection probes, when that is more than the chosen set did.
+ */
+function beyondBudget(selection: Partial<Pick<Selection, "steps" | "walk" | "startBias" | "effect">>): string {
+  const { steps = [], walk = [], startBias = 0, effect } = selection;
+  const best = walk.map((i) => steps[i]!).filter(Boolean).sort((a, b) => a.bias - b.bias)[0];
+  if (!best || !(startBias > 0) || best.bias >= (effect?.bias ?? startBias)) return "";
+  return ` Beyond the budget, the search's walk reached a set that removes ${percent(1 - best.bias / startBias)} of what it minimises on the selection probes, at KL ${best.kl.toPrecision(2)} nats (a larger --max-kl would take it, at that cost).`;
+}
+
+export function verdictOf(before: BiasScore, after: BiasScore, edited: number, objective: ObjectiveKind, random: RandomComparison | null, selection: Pick<Selection, "stopped" | "budget"> & Partial<Pick<Selection, "steps" | "walk" | "startBias" | "effect">>, thresholds: VerdictThresholds = {}): Verdict {
   const minReduction = thresholds.minReduction ?? DEFAULTS.minReduction;
   const minZ = thresholds.minZ ?? DEFAULTS.minZ;
   const minSpecificity = thresholds.minSpecificity ?? DEFAULTS.minSpecificity;
@@ -107,7 +118,7 @@ export function verdictOf(before: BiasScore, after: BiasScore, edited: number, o
     return {
       ...base,
       kind: "not-localized",
-      sentence: `Within the damage budget (${budget}), the search found no set of FFN neurons that narrows the ${name} on the selection probes by more than random neurons do and holds on every fold (${selection.stopped}). So this bias is not held by FFN neurons that can be edited within this budget. Nothing was edited.`,
+      sentence: `Within the damage budget (${budget}), the search found no set of FFN neurons that narrows the ${name} on the selection probes by more than random neurons do and holds on every fold (${selection.stopped}). So this bias is not held by FFN neurons that can be edited within this budget.${beyondBudget(selection)} Nothing was edited.`,
     };
   }
   const versus = comparison ? `; ${random!.sets} random sets of ${random!.size} neurons from the same layers narrowed it by ${nats(comparison.randomMean)} ± ${nats(comparison.randomStd)} nats (z = ${z === null ? "—" : z.toFixed(1)})` : "";
@@ -125,5 +136,5 @@ export function verdictOf(before: BiasScore, after: BiasScore, edited: number, o
       : !significant
         ? `no more than random sets do (z below ${minZ})`
         : `not specific: it also weakened factual gender by ${percent(factualLoss)} — it dims gender as a whole rather than the stereotype (asked: at least ${minSpecificity}× more of the stereotype than of factual gender removed)`;
-  return { ...base, kind: "not-localized", sentence: `The best set the search found within the damage budget: ${what}. That is ${why}. This bias is not localized in FFN neurons that can be edited within the budget. Nothing was written.` };
+  return { ...base, kind: "not-localized", sentence: `The best set the search found within the damage budget: ${what}. That is ${why}. This bias is not localized in FFN neurons that can be edited within the budget.${beyondBudget(selection)} Nothing was written.` };
 }

@@ -87,6 +87,17 @@ t.test("an empty selection says what was searched, never that no neuron helps", 
   t.match(verdict.sentence, /^Within the damage budget \(KL ≤ 0\.02 nats, factual margin ≥ 0\.8 of the original, ≤ 40 neurons\), the search found no set .* \(no addition passed every rule \(see steps\)\)\. .* Nothing was edited\.$/);
 });
 
+t.test("not-localized says what a larger KL budget would buy, from the search's walk", async (t) => {
+  const step = (round: number, bias: number, kl: number) => ({ round, added: [{ layer: 0, index: round }], accepted: true, reason: "", bias, kl, factualMargin: 3, foldGains: [] });
+  const walked = { ...selection, steps: [step(1, 0.9, 0.01), step(2, 0.5, 0.08)], walk: [0, 1], startBias: 1, effect: { bias: 0.9, objective: 0.9, kl: 0.01, factualMargin: 3, factualAccuracy: 1 } };
+  const small = verdictOf(before, score({ female: [1.8, 2], male: [-1.8, -1.8], heldFemale: [0.9, 1.1], heldMale: [-0.9, -0.9] }), 1, "stereotype", random(0.2, 0, 0.05), walked);
+  t.equal(small.kind, "not-localized");
+  t.match(small.sentence, /Beyond the budget, the search's walk reached a set that removes 50\.0% of what it minimises on the selection probes, at KL 0\.080 nats \(a larger --max-kl would take it, at that cost\)\. Nothing was written\.$/);
+  const nothingMore = verdictOf(before, before, 0, "stereotype", null, { ...walked, walk: [0], effect: { ...walked.effect, bias: 1 } });
+  t.match(nothingMore.sentence, /removes 10\.0%/, "an empty choice still names the best set walked beyond the budget");
+  t.notMatch(verdictOf(before, before, 0, "stereotype", null, { ...walked, walk: [] }).sentence, /Beyond the budget/, "no walk, no claim");
+});
+
 t.test("without held-out probes the selection split is judged, and the sentence says so", async (t) => {
   const noHeld = score({ female: [2, 2.2], male: [-2, -1.8] });
   const verdict = verdictOf(noHeld, score({ female: [0, 0], male: [0, 0] }), 4, "stereotype", { ...random(2, 0, 0.1), selection: random(2, 0, 0.1).heldout, heldout: null }, selection);

@@ -1,6 +1,8 @@
 // The checks every command makes before opening a path the user named, so each mistake has one code
 // and one sentence wherever it is made, and nothing ever blocks on opening a FIFO or a device.
-import { realpath, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, realpath, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "./errors.js";
 
 /** `path` resolved through symlinks, after checking it names an existing regular file. */
@@ -19,4 +21,59 @@ export async function regularFile(path: string, what = "file"): Promise<string> 
     throw new DebiasError("E_NOT_A_FILE", `The ${what} ${path} is ${kind}, not a regular file.`);
   }
   return real;
+}
+
+/** A path a command will write, named as the user knows it. */
+export interface Destination {
+  path: string;
+  what: string;
+  /** The user allowed replacing an existing file. */
+  overwrite: boolean;
+}
+
+/** A file the command reads (it need not exist yet to be protected by path). */
+export interface Source {
+  path: string;
+  what: string;
+}
+
+const identity = (st: { dev: number | bigint; ino: number | bigint }) => `${st.dev}:${st.ino}`;
+
+/**
+ * Checks every path a command will write before any work starts: none may be a file it reads (a link or
+ * a hard link to one included: files are compared by device and inode), the journal of a model it reads,
+ * or another of its outputs; an existing one must be a regular file the user allowed replacing; its
+ * folder must exist and be writable. One sentence names the first problem.
+ */
+export async function checkDestinations(sources: readonly Source[], destinations: readonly Destination[]): Promise<void> {
+  const protectedIds = new Map<string, Source>();
+  const protectedPaths = new Map<string, Source>();
+  for (const source of sources) {
+    const st = await stat(source.path).catch(() => null);
+    if (st) protectedIds.set(identity(st), source);
+    const real = await realpath(source.path).catch(() => resolve(source.path));
+    protectedPaths.set(real, source);
+    if (source.what === "model") protectedPaths.set(`${real}.debias-journal`, { path: `${source.path}.debias-journal`, what: "edit journal of the model" });
+  }
+  const seen = new Map<string, Destination>();
+  for (const dst of destinations) {
+    const folder = dirname(resolve(dst.path));
+    const folderReal = await realpath(folder).catch(() => null);
+    if (folderReal === null || !(await stat(folderReal)).isDirectory()) throw new DebiasError("E_DST_DIR", `The folder of the ${dst.what} ${dst.path} (${folder}) does not exist.`);
+    const st = await stat(dst.path).catch(() => null);
+    const real = st ? await realpath(dst.path) : join(folderReal, basename(dst.path));
+    const source = (st && protectedIds.get(identity(st))) ?? protectedPaths.get(real);
+    if (source) throw new DebiasError("E_EDIT_SAME_FILE", `The ${dst.what} ${dst.path} is the ${source.what} ${source.path}${source.path === dst.path ? "" : " (the same file)"}; write it elsewhere.`);
+    const key = st ? identity(st) : real;
+    const twin = seen.get(key);
+    if (twin) throw new DebiasError("E_EDIT_SAME_FILE", `The ${dst.what} ${dst.path} and the ${twin.what} ${twin.path} are the same file; give them different names.`);
+    seen.set(key, dst);
+    if (st) {
+      if (!st.isFile()) throw new DebiasError("E_NOT_A_FILE", `The ${dst.what} ${dst.path} exists and is not a regular file.`);
+      if (!dst.overwrite) throw new DebiasError("E_DST_EXISTS", `The ${dst.what} ${dst.path} already exists; choose another name or allow overwriting (--overwrite).`);
+    }
+    await access(folderReal, constants.W_OK).catch((err: unknown) => {
+      throw new DebiasError("E_DST_DIR", `The folder of the ${dst.what} ${dst.path} (${folder}) is not writable.`, { cause: err });
+    });
+  }
 }

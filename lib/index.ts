@@ -31,6 +31,8 @@ export { compareWithRandomSets, randomSetsLike, type RandomComparison, type Spli
 export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./select/objective.js";
 export { defaultModelPath, workloadFor } from "./measure/workload-for.js";
 export { renderReport } from "./verify/report.js";
-export { checkReportTarget, renderChart, renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";
+export { renderChart, renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";
+export { checkDestinations, type Destination, type Source } from "./files.js";
+export { templateWarnings, type TemplateWarning } from "./measure/probe-diagnostics.js";
 export { compareContinuations, greedyContinuations, type Continuation, type ContinuationOptions, type ContinuationPair } from "./verify/continuations.js";
 export { VERSION } from "./version.js";

@@ -10,7 +10,7 @@ import { ProbeSet, splitWords } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
 import { defaultCandidates, locate, rankByDirectEffect, type Candidate, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { DebiasError } from "./errors.js";
-import { checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
+import { checkInPlaceTarget, checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import { DebiasModel } from "./llama/model.js";
@@ -275,6 +275,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const output = options.inPlace ? null : (options.output ?? defaultOutput(path));
   // A destination that cannot be written fails now, not after minutes of measuring.
   if (output !== null) await checkNewFileTarget(path, output, options.overwrite ?? false);
+  else await checkInPlaceTarget(path);
   const startedAt = new Date().toISOString();
   const inputSha256 = await sha256File(path);
   const provenance = (written: { path: string; sha256: string } | null): RunProvenance => ({

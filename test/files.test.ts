@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { linkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { regularFile } from "../lib/files.js";
+import { checkDestinations, regularFile } from "../lib/files.js";
 
 t.test("a path the user names is a regular file, resolved through links, or one clear refusal", async (t) => {
   const dir = t.testdir();
@@ -16,4 +16,27 @@ t.test("a path the user names is a regular file, resolved through links, or one 
   if (spawnSync("mkfifo", [join(dir, "pipe")]).status === 0) {
     await t.rejects(regularFile(join(dir, "pipe")), { code: "E_NOT_A_FILE", message: /is a pipe/ }, "a FIFO is refused without being opened");
   }
+});
+
+t.test("no path a command writes is a file it reads, its journal or another of its outputs", async (t) => {
+  const dir = t.testdir();
+  const model = join(dir, "m.gguf");
+  const dataset = join(dir, "d.json");
+  writeFileSync(model, "model");
+  writeFileSync(dataset, "{}");
+  symlinkSync(model, join(dir, "alias.gguf"));
+  linkSync(model, join(dir, "hard.gguf"));
+  const sources = [{ path: model, what: "model" }, { path: dataset, what: "dataset" }];
+  const out = (path: string, what = "output", overwrite = true) => ({ path, what, overwrite });
+  await t.resolves(checkDestinations(sources, [out(join(dir, "new.gguf")), out(join(dir, "r.html"), "report")]));
+  await t.rejects(checkDestinations(sources, [out(join(dir, "new.gguf")), out(model, "report")]), { code: "E_EDIT_SAME_FILE", message: /^The report .*m\.gguf is the model .*m\.gguf; write it elsewhere\.$/ }, "--report MODEL --overwrite");
+  await t.rejects(checkDestinations(sources, [out(join(dir, "alias.gguf"), "report")]), { code: "E_EDIT_SAME_FILE", message: /\(the same file\)/ }, "through a symlink");
+  await t.rejects(checkDestinations(sources, [out(join(dir, "hard.gguf"))]), { code: "E_EDIT_SAME_FILE" }, "through a hard link");
+  await t.rejects(checkDestinations(sources, [out(dataset)]), { code: "E_EDIT_SAME_FILE", message: /the dataset/ });
+  await t.rejects(checkDestinations(sources, [out(`${model}.debias-journal`)]), { code: "E_EDIT_SAME_FILE", message: /edit journal of the model/ }, "the journal, before it exists");
+  await t.rejects(checkDestinations(sources, [out(join(dir, "o.gguf")), out(join(dir, ".", "o.gguf"), "report")]), { code: "E_EDIT_SAME_FILE", message: /^The report .* and the output .* are the same file/ }, "two outputs, one file");
+  writeFileSync(join(dir, "old.html"), "old");
+  await t.rejects(checkDestinations(sources, [out(join(dir, "old.html"), "report", false)]), { code: "E_DST_EXISTS", message: /allow overwriting/ });
+  await t.rejects(checkDestinations(sources, [out(join(dir, "missing", "o.gguf"))]), { code: "E_DST_DIR", message: /does not exist/ });
+  await t.rejects(checkDestinations(sources, [out(dir)]), { code: "E_NOT_A_FILE" });
 });

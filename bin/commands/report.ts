@@ -5,6 +5,7 @@ import type { RunResult } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
 import { writeHtmlReport } from "../../lib/verify/html-report.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";
+import { checkDestinations } from "../../lib/files.js";
 
 export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: string; html?: string; overwrite: boolean }> = {
   command: "report <result>",
@@ -26,7 +27,12 @@ export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: str
       if (typeof result.written !== "boolean" || !result.cost) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no stereotype gap, no verdict numbers): run it again`);
       if (typeof result.provenance !== "object" || result.provenance === null) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no command, versions or hashes): run it again`);
       const text = renderReport(result);
-      if (args.html) await writeHtmlReport(result, args.html, args.overwrite);
+      if (args.html) {
+        // never over the result it reads, nor over the models the run read or wrote
+        const models = [result.provenance.model?.path, result.provenance.output?.path].filter((p): p is string => typeof p === "string").map((p) => ({ path: p, what: "model" }));
+        await checkDestinations([{ path: args.result, what: "run result" }, ...models], [{ path: args.html, what: "HTML report", overwrite: args.overwrite }]);
+        await writeHtmlReport(result, args.html, args.overwrite);
+      }
       printResult(args, { report: text, ...(args.html ? { html: args.html } : {}) }, () => `${text}${args.html ? `\nHTML report: ${args.html}` : ""}`);
     }),
 };

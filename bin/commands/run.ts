@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from "yargs";
-import { run } from "../../lib/pipeline.js";
+import { defaultOutput, run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
-import { checkReportTarget, writeHtmlReport } from "../../lib/verify/html-report.js";
+import { writeHtmlReport } from "../../lib/verify/html-report.js";
+import { checkDestinations } from "../../lib/files.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
 import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
@@ -83,7 +84,11 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
-      if (args.report) await checkReportTarget(args.report, args.overwrite);
+      // Every file this run may write, checked against every file it reads before any work.
+      await checkDestinations(
+        [{ path, what: "model" }, ...(args.dataset ? [{ path: args.dataset, what: "dataset" }] : []), ...(args.neutral ? [{ path: args.neutral, what: "neutral text" }] : [])],
+        [...(args.inPlace ? [] : [{ path: args.output ?? defaultOutput(path), what: "output", overwrite: args.overwrite }]), ...(args.report ? [{ path: args.report, what: "report", overwrite: args.overwrite }] : [])],
+      );
       const report = progress(args);
       report(`debiasing ${path} with ${workload.source}`, 0, 1);
       const result = await run(path, workload, {

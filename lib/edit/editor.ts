@@ -1,8 +1,8 @@
 // Applies neuron-edit plans to GGUF files: in place (journaled, undoable, crash-safe; see journal.ts)
 // or into a new file carrying its provenance as `debias.*` metadata.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { link, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { constants, createReadStream } from "node:fs";
+import { access, link, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "../errors.js";
 import { GgufValueType, type GgufArray, type GgufKv } from "./format.js";
@@ -115,16 +115,25 @@ function ioError(path: string, action: string, err: unknown): DebiasError {
   return new DebiasError("E_IO", `${action} ${path} failed: ${(err as Error).message}.`, { cause: err });
 }
 
-async function openForWrite(path: string): Promise<FileHandle> {
-  const mode = (await stat(path)).mode;
-  const readOnly = (): DebiasError =>
-    new DebiasError("E_GGUF_READONLY", `${path} is read-only; make it writable to edit it in place, or write an edited copy instead.`);
+const readOnly = (path: string): DebiasError =>
+  new DebiasError("E_GGUF_READONLY", `${path} is read-only; make it writable to edit it in place, or write an edited copy instead.`);
+
+/** Whether the model can be edited in place, checked before a run spends minutes on it. */
+export async function checkInPlaceTarget(path: string): Promise<void> {
+  const real = await regularFile(path, "model");
   // honour the mode bits even where the process could write anyway (root), since they state intent
-  if ((mode & 0o222) === 0) throw readOnly();
+  if (((await stat(real)).mode & 0o222) === 0) throw readOnly(path);
+  await access(real, constants.W_OK).catch(() => {
+    throw readOnly(path);
+  });
+}
+
+async function openForWrite(path: string): Promise<FileHandle> {
+  if (((await stat(path)).mode & 0o222) === 0) throw readOnly(path);
   try {
     return await open(path, "r+");
   } catch (err) {
-    if (["EACCES", "EPERM", "EROFS"].includes((err as NodeJS.ErrnoException).code ?? "")) throw readOnly();
+    if (["EACCES", "EPERM", "EROFS"].includes((err as NodeJS.ErrnoException).code ?? "")) throw readOnly(path);
     throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path} for writing: ${(err as Error).message}.`, { cause: err });
   }
 }
@@ -453,13 +462,19 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Removes partial copies to `dst` left by writers that died (`<dst>.<pid>-<random>.debias-tmp`). */
-async function removeAbandonedCopies(dst: string): Promise<void> {
+/**
+ * Removes partial copies to `dst` left by writers that died (`<dst>.<pid>-<random>.debias-tmp`), never
+ * the input of this copy, whatever it is named (a file named like a partial copy may be given as input).
+ */
+async function removeAbandonedCopies(dst: string, input: { dev: number; ino: number }): Promise<void> {
   const prefix = `${basename(dst)}.`;
   const names = await readdir(dirname(dst)).catch(() => [] as string[]);
   for (const name of names) {
     const pid = name.startsWith(prefix) && name.endsWith(TMP_SUFFIX) ? /^(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length, -TMP_SUFFIX.length))?.[1] : undefined;
-    if (pid !== undefined && !processAlive(Number(pid))) await rm(join(dirname(dst), name), { force: true });
+    if (pid === undefined || processAlive(Number(pid))) continue;
+    const path = join(dirname(dst), name);
+    const st = await stat(path).catch(() => null);
+    if (st && !(st.dev === input.dev && st.ino === input.ino)) await rm(path, { force: true });
   }
 }
 
@@ -515,7 +530,7 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
   try {
     lockOpenFile(input.fd, src, false);
     if (hasInterruptedEntry(await readJournal(real))) throw interruptedEdit(src);
-    await removeAbandonedCopies(resolve(dst));
+    await removeAbandonedCopies(resolve(dst), await input.stat());
     return await copyEdited(input, real, resolve(dst), edits, options);
   } finally {
     await input.close();

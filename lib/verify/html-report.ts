@@ -1,8 +1,7 @@
 // A run's result as one self-contained HTML page: the verdict in words, the charts a reader looks at
 // first (Vega-Lite specs compiled and rendered to SVG here, in Node, so the page needs no script and no
 // network), and the numbers, command, versions and file hashes that let anyone check or repeat it.
-import { stat, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
@@ -201,13 +200,6 @@ ${r.edited.length > 0 ? table(r.edited.map((n) => [`${n.layer}:${n.index}`, n.sc
 ${provenance}
 </body></html>
 `;
-}
-
-/** Whether a report can be written to `path`, checked before a run spends minutes. */
-export async function checkReportTarget(path: string, overwrite = false): Promise<void> {
-  const existing = await stat(path).catch(() => null);
-  if (existing && (!overwrite || !existing.isFile())) throw new DebiasError("E_DST_EXISTS", `The report ${path} already exists; choose another name or allow overwriting (--overwrite).`);
-  if (!(await stat(dirname(resolve(path))).then((s) => s.isDirectory(), () => false))) throw new DebiasError("E_DST_DIR", `The folder of the report ${path} does not exist.`);
 }
 
 /** Writes the report to `path`; an existing file is replaced only with `overwrite`. */

@@ -1,7 +1,7 @@
 // The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
 // and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -253,6 +253,29 @@ t.test("run writes into the current directory by default, and checks the destina
   t.equal(missing.code, 1);
   t.match(missing.stderr, /no-such-folder\) does not exist\. \[E_DST_DIR\]/);
   t.notMatch(missing.stderr, /measuring/);
+});
+
+t.test("run never writes its report over the model, and finds a read-only model before any work", async (t) => {
+  const model = join(scratch, "report-target.gguf");
+  copyFileSync(fixturePath("llama-localized"), model);
+  const before = readFileSync(model);
+  for (const target of [model, join(scratch, "report-target-link.gguf")]) {
+    if (target !== model) symlinkSync(model, target);
+    const over = await gguf("run", model, "-o", join(scratch, "report-out.gguf"), "--overwrite", "--report", target, "--threads", "1");
+    t.equal(over.code, 1);
+    t.match(over.stderr, /The report .*report-target(-link)?\.gguf is the model .*\[E_EDIT_SAME_FILE\]/);
+    t.notMatch(over.stderr, /measuring/, "refused before measuring anything");
+  }
+  const inPlace = await gguf("run", model, "--in-place", "--overwrite", "--report", model, "--threads", "1");
+  t.match(inPlace.stderr, /\[E_EDIT_SAME_FILE\]/, "in place too");
+  const same = await gguf("run", model, "-o", join(scratch, "twice.gguf"), "--report", join(scratch, "twice.gguf"), "--overwrite", "--threads", "1");
+  t.match(same.stderr, /The report .*twice\.gguf and the output .*twice\.gguf are the same file/);
+  t.same(readFileSync(model), before, "the model is untouched");
+  chmodSync(model, 0o444);
+  const readOnly = await gguf("run", model, "--in-place", "--threads", "1");
+  t.equal(readOnly.code, 1);
+  t.match(readOnly.stderr, /is read-only.*\[E_GGUF_READONLY\]/);
+  t.notMatch(readOnly.stderr, /measuring/, "refused before measuring anything");
 });
 
 t.test("help, version, no command, an unknown command, errors as JSON", async (t) => {

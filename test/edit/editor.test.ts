@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import t from "tap";
 import { editInPlace, editToNewFile, hasInterruptedEdit, listEdits, recover, sha256File, undo, undoAll } from "../../lib/edit/editor.js";
 import { journalPath, journalTmpPath } from "../../lib/edit/journal.js";
@@ -158,6 +158,13 @@ t.test("an edited copy never writes through a shared or input-named temporary fi
   await editToNewFile(src, join(dir, "out.gguf"), [{ layer: 0, index: 1, scale: 0 }]);
   t.equal(sha256(src), before, "the input is intact");
   t.equal((await listEdits(join(dir, "out.gguf"))).provenance!.edits.length, 1);
+  // an input named like a dead writer's partial copy of the output is not swept away as one
+  const named = writeModel(dir, "swept.gguf.3999999-abcd1234.debias-tmp", SPEC);
+  const abandoned = join(dir, "swept.gguf.3999998-abcd1234.debias-tmp");
+  writeFileSync(abandoned, "a partial copy");
+  await editToNewFile(named, join(dir, "swept.gguf"), [{ layer: 0, index: 1, scale: 0 }]);
+  t.ok(existsSync(named), "the input survives the sweep");
+  t.notOk(existsSync(abandoned), "a dead writer's partial copy does not");
 
   // two jobs writing one output: one wins, the other is told, and the output is the winner's, whole
   const dst = join(dir, "race.gguf");
@@ -167,7 +174,7 @@ t.test("an edited copy never writes through a shared or input-named temporary fi
   const lost = jobs.find((r) => r.status === "rejected") as PromiseRejectedResult;
   t.match(lost.reason, { code: "E_DST_EXISTS" }, "the other is refused");
   t.same((await listEdits(dst)).provenance!.edits, [{ layer: won[0]!, index: 2, scale: 0 }], "the output holds the winner's edit");
-  t.same(readdirSync(dir).filter((f) => f.endsWith(".debias-tmp") && f !== "out.gguf.debias-tmp"), [], "no temporary file is left");
+  t.same(readdirSync(dir).filter((f) => f.endsWith(".debias-tmp") && f !== "out.gguf.debias-tmp" && f !== basename(named)), [], "no temporary file is left");
 });
 
 t.test("pipes, folders and devices are refused, never opened", async (t) => {

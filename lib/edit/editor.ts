@@ -2,11 +2,11 @@
 // or into a new file carrying its provenance as `debias.*` metadata.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
-import { access, link, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { access, link, open, readdir, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "../errors.js";
 import { GgufValueType, type GgufArray, type GgufKv } from "./format.js";
-import { regularFile } from "../files.js";
+import { checkDestinations, regularFile } from "../files.js";
 import { lockOpenFile } from "./file-lock.js";
 import {
   emptyJournal,
@@ -439,16 +439,8 @@ export interface NewFileResult {
  * callers check before minutes of work.
  */
 export async function checkNewFileTarget(src: string, dst: string, overwrite = false): Promise<void> {
-  const srcReal = await regularFile(src, "model");
-  const existing = await stat(dst).catch(() => null);
-  if (existing) {
-    if (!existing.isFile()) throw new DebiasError("E_NOT_A_FILE", `The output ${dst} exists and is not a regular file.`);
-    if ((await realpath(dst)) === srcReal) throw new DebiasError("E_EDIT_SAME_FILE", `The output ${dst} is the input model itself; edit it in place instead.`);
-    if (!overwrite) throw new DebiasError("E_DST_EXISTS", `The output ${dst} already exists; choose another name or allow overwriting (--overwrite on the command line).`);
-  }
-  const folder = dirname(resolve(dst));
-  const isFolder = await stat(folder).then((s) => s.isDirectory(), () => false);
-  if (!isFolder) throw new DebiasError("E_DST_DIR", `The folder of the output ${dst} (${folder}) does not exist.`);
+  await regularFile(src, "model");
+  await checkDestinations([{ path: src, what: "model" }], [{ path: dst, what: "output", overwrite }]);
 }
 
 const TMP_SUFFIX = ".debias-tmp";

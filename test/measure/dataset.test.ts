@@ -134,16 +134,17 @@ t.test("the bundled TinyStories dataset", async (t) => {
   t.equal(dataset.name, "tinystories");
   t.equal(dataset.version, 2);
   t.strictSame(new Set(dataset.words.map((w) => w.label)), new Set(LABELS));
-  const names = dataset.targets.find((p) => p.id === "names")!;
-  t.strictSame(names, { id: "names", female: [" Lily", " Sue", " Anna", " Mia"], male: [" Tim", " Tom", " Ben", " Max"] });
+  // targets interchangeable where they stand: subject pronouns, and possessives only where one is forced
+  t.strictSame(dataset.targets.map((p) => [p.id, p.female, p.male]), [["She/He", [" She"], [" He"]], ["she/he", [" she"], [" he"]], ["Her/His", [" Her"], [" His"]], ["her/his", [" her"], [" his"]]]);
   const heldout = dataset.templates.filter((tp) => tp.split === "heldout").length;
   t.ok(heldout / dataset.templates.length >= 1 / 3, `${heldout}/${dataset.templates.length} templates held out`);
   const neutralText = dataset.neutralText ?? [];
   t.ok(neutralText.length >= 25, `${neutralText.length} neutral sentences`);
-  const gendered = /\b(he|she|his|her|him|hers|mom|dad|boy|girl|man|woman|Lily|Sue|Anna|Mia|Tim|Tom|Ben|Max)\b/i;
+  const gendered = /\b(he|she|his|her|him|hers|mom|dad|boy|girl|man|woman|lady)\b/i;
   t.strictSame(neutralText.filter((s) => gendered.test(s)), [], "the neutral text is gender-free");
   const word = (w: string) => dataset.words.find((x) => x.word === w);
   t.strictSame(["nurse", "teacher", "dancer", "doctor", "pilot", "firefighter"].map((w) => word(w)?.direction), ["female", "female", "female", "male", "male", "male"]);
+  t.notOk(word("woman"), "\"woman\" is left out: story vocabularies spell it \"wo\" + \"man\"");
   t.strictSame(["girl", "boy", "mom", "dad", "queen", "king", "princess", "prince"].map((w) => [word(w)?.label, word(w)?.gold]), [
     ["factual", "female"], ["factual", "male"], ["factual", "female"], ["factual", "male"], ["factual", "female"], ["factual", "male"], ["factual", "female"], ["factual", "male"],
   ]);
@@ -152,9 +153,9 @@ t.test("the bundled TinyStories dataset", async (t) => {
   t.ok(all.some((p) => p.split === "selection") && all.some((p) => p.split === "heldout"));
   // The character templates name people-like neutral words as their baseline; animals are neutral but
   // not part of b0.
-  const once = all.filter((p) => p.template === "story-once" && p.label === "neutral");
-  t.strictSame(once.filter((p) => p.baseline).map((p) => p.word), ["kid", "child", "friend", "person", "baby", "neighbor", "student", "toddler"]);
-  t.ok(once.some((p) => p.word === "dog" && !p.baseline));
+  const happy = all.filter((p) => p.template === "happy-she" && p.label === "neutral");
+  t.strictSame(happy.filter((p) => p.baseline).map((p) => p.word), ["kid", "friend", "baby", "child", "person", "neighbor", "guest", "twin", "stranger", "visitor"]);
+  t.ok(happy.some((p) => p.word === "dog" && !p.baseline));
   t.ok(all.filter((p) => p.category === "toys" && p.label === "neutral").every((p) => p.baseline), "toy templates: every neutral toy");
   t.ok(all.every((p) => !/\s$/.test(p.prompt) && !p.prompt.includes("{word}")));
 });

@@ -488,17 +488,27 @@ async function publish(tmp: string, dst: string, overwrite: boolean): Promise<vo
 }
 
 /** Checks that `dst` holds exactly `header` followed by data hashing to `dataSha256`; returns the file's sha256. */
-async function verifyCopy(dst: string, header: Buffer, dataSha256: string): Promise<string> {
+/** Writes all of `buf` at `position`, however short the system's writes come back; none at all is an error. */
+async function writeFully(fh: FileHandle, path: string, buf: Buffer, offset: number, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await fh.write(buf, offset + done, length - done, position + done);
+    if (bytesWritten <= 0) throw new DebiasError("E_IO", `Writing ${path} stopped after ${done} of ${length} bytes (is the disk full?).`);
+    done += bytesWritten;
+  }
+}
+
+/** Reads the copy back: exactly `size` bytes, the header as written and the data's sha256; returns the whole file's sha256. */
+async function verifyCopy(path: string, header: Buffer, dataSha256: string, size: number): Promise<string> {
   const changed = (): DebiasError =>
-    new DebiasError("E_EDIT_VERIFY", `The edited copy ${dst} does not read back as written (was it replaced by another job writing the same output?).`);
-  const fh = await openForReading(dst);
+    new DebiasError("E_EDIT_VERIFY", `The edited copy ${path} does not read back as written (a short write on a full disk, or another job replacing it); it was not published.`);
+  const fh = await openForReading(path);
   try {
-    const size = (await fh.stat()).size;
-    if (size < header.length || !(await readAt(fh, dst, 0, header.length)).equals(header)) throw changed();
+    if ((await fh.stat()).size !== size || !(await readAt(fh, path, 0, header.length)).equals(header)) throw changed();
     const data = createHash("sha256");
     const whole = createHash("sha256").update(header);
     for (let pos = header.length; pos < size; pos += COPY_CHUNK) {
-      const chunk = await readAt(fh, dst, pos, Math.min(COPY_CHUNK, size - pos));
+      const chunk = await readAt(fh, path, pos, Math.min(COPY_CHUNK, size - pos));
       data.update(chunk);
       whole.update(chunk);
     }
@@ -553,7 +563,7 @@ async function copyEdited(input: FileHandle, src: string, dst: string, edits: re
     const placeholderKv = encodeKv(placeholder);
     const placeholderAt = header.indexOf(placeholderKv) + placeholderKv.length - 64;
     output = await open(tmp, "wx");
-    await output.write(header, 0, header.length, 0);
+    await writeFully(output, tmp, header, 0, header.length, 0);
     const shift = header.length - file.dataOffset;
     const patches = plan.patches;
     let next = 0;
@@ -568,22 +578,28 @@ async function copyEdited(input: FileHandle, src: string, dst: string, edits: re
         p.bytes.copy(chunk, from - pos, from - p.offset, Math.min(p.offset + p.length, end) - p.offset);
       }
       dataHash.update(chunk);
-      await output.write(chunk, 0, chunk.length, pos + shift);
+      await writeFully(output, tmp, chunk, 0, chunk.length, pos + shift);
       bytesWritten += chunk.length;
       if (end >= (file.dataOffset + file.fileSize) / 2) killPoint("copy-half");
     }
     const sourceSha256 = hash.digest("hex");
     header.write(sourceSha256, placeholderAt, "latin1");
-    await output.write(header, placeholderAt, 64, placeholderAt);
+    await writeFully(output, tmp, header, placeholderAt, 64, placeholderAt);
     await output.sync();
+    const copied = await output.stat();
     await output.close();
     output = undefined;
+    // Verified before it is published: a copy cut short (a full disk) never replaces anything.
+    const sha256 = await verifyCopy(tmp, header, dataHash.digest("hex"), header.length + file.fileSize - file.dataOffset);
+    const written = await openGguf(tmp);
+    if (written.tensors.length !== file.tensors.length || written.dataOffset !== header.length) {
+      throw new DebiasError("E_EDIT_VERIFY", `The edited copy of ${src} does not parse back to the same tensors; it was not published.`);
+    }
     await publish(tmp, dst, options.overwrite ?? false);
     await syncDir(dirname(dst));
-    const sha256 = await verifyCopy(dst, header, dataHash.digest("hex"));
-    const written = await openGguf(dst);
-    if (written.tensors.length !== file.tensors.length || written.dataOffset !== header.length) {
-      throw new DebiasError("E_EDIT_VERIFY", `The edited copy ${dst} does not parse back to the same tensors as ${src}.`);
+    const published = await stat(dst);
+    if (published.dev !== copied.dev || published.ino !== copied.ino) {
+      throw new DebiasError("E_EDIT_VERIFY", `The output ${dst} was replaced by another job right after the copy was published.`);
     }
     return {
       file: dst,

@@ -212,3 +212,26 @@ t.test("a journal's leftover temporary file is cleared by the next edit", async 
   await undo(path);
   t.notOk(existsSync(journalTmpPath(path)));
 });
+
+// A small file system of its own (root only): the copy runs out of space half-way.
+const FULL = "/tmp/gguf-debias-full-disk-test";
+const mounted = (() => {
+  if (process.getuid?.() !== 0) return "mounting a small tmpfs needs root";
+  spawnSync("mkdir", ["-p", FULL]);
+  return spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", FULL]).status === 0 ? true : "mounting a small tmpfs is not allowed here";
+})();
+
+t.test("a full disk never publishes a cut-short copy, and the previous output survives", { skip: mounted === true ? false : mounted }, async (t) => {
+  t.teardown(() => spawnSync("umount", [FULL]));
+  const fixture = (name: string) => join(import.meta.dirname, "..", "fixtures", name);
+  const dst = join(FULL, "out.gguf");
+  writeFileSync(dst, "the previous output");
+  // 740 KB in one write that comes back short (the system writes what fits), then 12 MB that runs into ENOSPC
+  for (const src of [fixture("qwen2-random.f32.gguf"), fixture("llama-localized.f32.gguf")]) {
+    await t.rejects(editToNewFile(src, dst, [{ layer: 0, index: 1, scale: 0 }], { overwrite: true }), { code: "E_IO", message: /is the disk full|ENOSPC|no space/i }, basename(src));
+    t.equal(readFileSync(dst, "utf8"), "the previous output", "the previous output is untouched");
+    t.same(readdirSync(FULL), ["out.gguf"], "no partial copy is left");
+    await t.rejects(editToNewFile(src, join(FULL, "new.gguf"), [{ layer: 0, index: 1, scale: 0 }]), { code: "E_IO" });
+    t.notOk(existsSync(join(FULL, "new.gguf")), "no output appears");
+  }
+});

@@ -5,9 +5,9 @@
 // - a model that does not know gender (random weights): "unmeasurable", nothing written; a real one
 //   (../shared/models) measured by the bundled story probes;
 // - the paper's warning: general neurons cost far more than the neurons selected.
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { Worker } from "node:worker_threads";
 import { join } from "node:path";
 import t from "tap";
 import { causalEffects } from "../lib/locate/causal.js";
@@ -231,11 +231,12 @@ t.test("the edit equals zeroing the same neurons through the hook", async (t) =>
 t.test("same input, same output, on an idle or a busy machine", async (t) => {
   const first = await runOn("gpt2-localized");
   t.equal(first.selection?.search, "thorough", "auto chose the thorough search");
-  // A second run while another process keeps a core busy: nothing the run decides may follow the load.
-  const hog = spawn(process.execPath, ["-e", "for (;;);"], { stdio: "ignore" });
-  t.teardown(() => hog.kill());
+  // A second run while a busy loop keeps a core busy (a worker thread: terminated for sure, unlike a
+  // child process under tap's process tracking): nothing the run decides may follow the load.
+  const hog = new Worker("for (;;);", { eval: true });
+  t.teardown(() => hog.terminate());
   const again = await run(fixturePath("gpt2-localized"), workload, { output: join(scratch, "again.gguf"), evaluator: THREADS });
-  hog.kill();
+  await hog.terminate();
   // everything but timings, memory and where the output went; the written bytes must be the same
   const stable = (r: RunResult) => ({
     ...r,

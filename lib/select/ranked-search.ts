@@ -1,8 +1,9 @@
 // The fast search: a fixed number of passes instead of one per candidate per round. Candidates come
 // ranked by their direct effect on the objective (no pass of their own); each round measures the set so
 // far plus the next 1, 2, 4 … ranked candidates, all in one batch, and walks on by the rule the searches
-// share (selection.ts). A candidate that alone does not help on top of the set is dropped. What it cannot see, and the thorough search can: neurons that act only through later layers,
-// and pairs that cancel each other's side effects.
+// share (selection.ts). A candidate that alone does not help on top of the set is dropped. What it
+// cannot see, and the thorough search can: neurons that act only through later layers, and pairs that
+// cancel each other's side effects.
 import type { Baseline, CausalEffect } from "../locate/causal.js";
 import { neuronKey, type NeuronId } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";

@@ -10,7 +10,7 @@ import { interventionsFor } from "../lib/locate/neurons.js";
 import { packageRoot } from "../lib/package-root.js";
 import { defaultWorkload, run, scoreOriginal, withSession, type RunResult } from "../lib/pipeline.js";
 import type { GroupMetrics } from "../lib/measure/metrics.js";
-import type { SearchKind } from "../lib/select/selection.js";
+import { stepSet, type SearchKind } from "../lib/select/selection.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -36,10 +36,9 @@ try {
   const t0 = performance.now();
   const reference = await run(model, workload, { output: join(scratch, "reference.gguf"), search: "exhaustive", maxKl: Math.max(...budgets), maxNeurons, evaluator });
   const seconds = (performance.now() - t0) / 1000;
-  // the sets the walk went through: the set walked before each step's round, plus the step's own addition
+  // the sets the walk went through
   const steps = reference.selection?.steps ?? [];
-  const before0 = (round: number) => steps.filter((s) => s.accepted && s.round < round).flatMap((s) => s.added);
-  const walk = (reference.selection?.walk ?? []).map((i) => ({ neurons: [...before0(steps[i]!.round), ...steps[i]!.added], bias: steps[i]!.bias, kl: steps[i]!.kl, factualMargin: steps[i]!.factualMargin }));
+  const walk = (reference.selection?.walk ?? []).map((i) => ({ neurons: stepSet(steps, steps[i]!), bias: steps[i]!.bias, kl: steps[i]!.kl, factualMargin: steps[i]!.factualMargin }));
   const before = reference.before.splits.heldout;
   const margin0 = reference.before.factualMargin ?? 0;
   console.log(`reference (exhaustive, ≤ ${maxNeurons} neurons): a walk through ${walk.length} sets, ${reference.cost.passes} passes, ${seconds.toFixed(0)} s; held-out gap ${f3(before.stereotypeGap)} ± ${f3(before.stereotypeGapSe)}, factual margin ${f3(margin0)}`);

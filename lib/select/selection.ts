@@ -44,7 +44,6 @@ export function sizeLadder(limit: number): number[] {
 /** Smallest gain a step must bring by default, per √k neurons, as a share of the original objective. */
 const MIN_STEP_SHARE = 0.01;
 
-
 export interface SelectionOptions {
   /** Largest mean KL(original ‖ edited) on neutral text, nats. Default 0.02. */
   maxKl?: number;
@@ -121,6 +120,11 @@ export interface Selection {
   walk: number[];
   /** Probe passes spent (one pass = the selection probes and the neutral text under one edit). */
   passes: number;
+}
+
+/** The set a step measured: what the walk had before the step's round, plus the step's own addition. */
+export function stepSet(steps: readonly SelectionStep[], step: SelectionStep): NeuronId[] {
+  return [...steps.filter((s) => s.accepted && s.round < step.round).flatMap((s) => s.added), ...step.added];
 }
 
 /** Folds of the selection probes: two halves of the words within each label and direction, two halves of the templates. */
@@ -346,9 +350,10 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     // rather than gender neurons; like those that alone dim factual gender, they are tried in pairs only.
     const rates = byRate(conditional.values(), current);
     const bestRate = Math.max(0, ...rates.filter((c) => c.keeps).map((c) => rateOf(c, current)));
-    const ranked = rates.filter((c) => c.keeps && rateOf(c, current) >= EXPENSIVE * bestRate);
+    const rankable = (c: Screened) => c.keeps && rateOf(c, current) >= EXPENSIVE * bestRate;
+    const ranked = rates.filter(rankable);
     // the strongest of the others: pairs are for neurons with large effects and side effects that may cancel
-    const blocked = rates.filter((c) => !(c.keeps && rateOf(c, current) >= EXPENSIVE * bestRate)).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron)).slice(0, PAIRED);
+    const blocked = rates.filter((c) => !rankable(c)).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron)).slice(0, PAIRED);
     const pairs = blocked.flatMap((a, i) => blocked.slice(i + 1).map((b) => [a.neuron, b.neuron]));
     if (ranked.length === 0 && pairs.length === 0) {
       stopped = "no remaining candidate shrinks the objective on top of the set";

@@ -4,7 +4,7 @@ import { rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/edit/reader.js";
 import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
 import { roundSizes, searchRanked, spread } from "../../lib/select/ranked-search.js";
-import { sizeLadder } from "../../lib/select/selection.js";
+import { sizeLadder, stepSet } from "../../lib/select/selection.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";
 
 t.test("round sizes: powers of two up to the limit, spread over the passes a round may spend", async (t) => {
@@ -38,7 +38,7 @@ t.test("on the planted fixture: within its passes and the damage budget, best-ra
     t.ok(selection.effect.kl <= 0.02 && selection.effect.bias < base.score.stereotypeGap!, `the set of ${selection.neurons.length} leaves ${selection.effect.bias.toFixed(3)} at KL ${selection.effect.kl.toExponential(1)}`);
     // the chosen set is one the search measured: what the walk had before a round, plus one addition of that round
     const key = (n: { layer: number; index: number }) => `${n.layer}:${n.index}`;
-    const setOf = (step: (typeof selection.steps)[number]) => [...selection.steps.filter((s) => s.accepted && s.round < step.round).flatMap((s) => s.added), ...step.added].map(key).sort();
+    const setOf = (step: (typeof selection.steps)[number]) => stepSet(selection.steps, step).map(key).sort();
     const chosen = selection.neurons.map(key).sort();
     t.ok(selection.steps.some((step) => step.reason === "" && JSON.stringify(setOf(step)) === JSON.stringify(chosen)), "the set is one the search measured within the budget");
     if (passes === 8) t.ok(selection.steps.length > selection.passes, `${selection.steps.length} sets judged for ${selection.passes} measured: sets an earlier round measured are judged again for free`);

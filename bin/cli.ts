@@ -2,6 +2,7 @@
 // non-zero exit code for any failure a user can cause.
 import { isDebiasError } from "../lib/errors.js";
 import { stopProgress } from "./progress.js";
+import { checkTypedValues, UsageError } from "./usage.js";
 
 export { progress } from "./progress.js";
 
@@ -10,8 +11,7 @@ export interface CommonArgs {
   quiet: boolean;
 }
 
-/** A wrong combination of arguments: reported like yargs' own usage errors (exit code 2). */
-export class UsageError extends Error {}
+export { UsageError } from "./usage.js";
 
 export function printResult(args: CommonArgs, value: unknown, human: () => string): void {
   stopProgress();
@@ -32,6 +32,7 @@ export function reportError(json: boolean, code: string, message: string, exitCo
 /** Runs a command body; a DebiasError becomes one sentence and exit code 1, a UsageError exit code 2. */
 export async function handle(args: CommonArgs, body: () => Promise<void>): Promise<void> {
   try {
+    checkTypedValues(args as unknown as Record<string, unknown>);
     await body();
   } catch (err) {
     if (isDebiasError(err)) return reportError(args.json, err.code, err.message, 1);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import yargs from "yargs";
 import type { CommandModule } from "yargs";
-import { reportError, UsageError } from "./cli.js";
+import { reportError } from "./cli.js";
 import { stopProgress } from "./progress.js";
+import { UsageError, usageSentence } from "./usage.js";
 import { VERSION } from "../lib/version.js";
 import { hideBin } from "yargs/helpers";
 import { compareCommand } from "./commands/compare.js";
@@ -46,7 +47,8 @@ await cli
       y.showHelp((help: string) => process.stderr.write(`${help}\n\n`));
     }
     const unknownCommand = first !== undefined && !names.includes(first);
-    const sentence = unknownCommand ? `"${first}" is not a command; the commands are ${names.join(", ")} (see --help).` : (message ?? error?.message ?? "bad arguments");
+    const usage = commands.find((c) => String(c.command).split(" ")[0] === first)?.command;
+    const sentence = unknownCommand ? `"${first}" is not a command; the commands are ${names.join(", ")} (see --help).` : error instanceof UsageError ? error.message : usageSentence(message ?? "bad arguments", argv, typeof usage === "string" ? usage : undefined);
     reportError(json, "E_USAGE", sentence, 2);
     process.exit(2);
   })

@@ -1,26 +1,37 @@
-// Progress on stderr, never stdout (which --json keeps for the result): on a terminal one live bar
-// (cli-progress) with the stage, the count and an ETA; elsewhere (logs, CI) plain lines at each stage
-// and every tenth of a long one; nothing at all with --json or --quiet.
+// Progress on stderr, never stdout (which --json keeps for the result), so --json does not silence it;
+// only --quiet does. On a terminal one live bar (cli-progress) that always fits the line: the stage of a
+// run ("stage 2 of 6"), the step, the count and an ETA, the step's name cut short first; a one-step
+// stage shows no count or ETA, having none to show. Elsewhere (logs, CI) plain lines at each stage and
+// every tenth of a long one.
 import cliProgress from "cli-progress";
+import type { ProgressReporter, RunStage } from "../lib/pipeline.js";
 import type { CommonArgs } from "./cli.js";
 
-export type Reporter = (stage: string, done: number, total: number) => void;
+export type Reporter = ProgressReporter;
 
 let active: cliProgress.SingleBar | null = null;
 
-/** Ends a live bar so that what follows starts on a line of its own. */
+/** Ends a live bar so that what follows starts on a line of its own, the cursor and line wrapping back on. */
 export function stopProgress(): void {
   active?.stop();
   active = null;
 }
 
+/** "stage 2 of 6: locating candidate neurons — direct effects": where a step is within a run. */
+function labelOf(label: string, run: RunStage | undefined): { prefix: string; text: string } {
+  if (!run) return { prefix: "", text: label };
+  return { prefix: `stage ${run.stage} of ${run.stages}: `, text: label === run.name ? label : `${run.name} — ${label}` };
+}
+
 export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.stderr): Reporter {
-  if (args.json || args.quiet) return () => undefined;
+  if (args.quiet) return () => undefined;
   if (stream.isTTY) return barReporter(stream);
   let lastStage = "";
   let lastTenth = -1;
   const started = Date.now();
-  return (stage, done, total) => {
+  return (label, done, total, run) => {
+    const { prefix, text } = labelOf(label, run);
+    const stage = prefix + text;
     const tenth = total > 1 ? Math.floor((10 * done) / total) : 0;
     if (stage === lastStage && tenth === lastTenth) return;
     const fresh = stage !== lastStage;
@@ -32,30 +43,73 @@ export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.
   };
 }
 
+const seconds = (s: number): string => (s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`);
+
+/** Cuts `text` to `width` characters, marking the cut. */
+const fit = (text: string, width: number): string => (text.length <= width ? text : width <= 1 ? "…".slice(0, Math.max(0, width)) : `${text.slice(0, width - 1)}…`);
+
+const BAR = 20;
+
+/** One line no wider than the terminal: what is kept when it is narrow is the count, then the ETA. */
+export function barLine(label: string, run: RunStage | undefined, done: number, total: number, elapsedS: number, etaS: number, width: number): string {
+  const { prefix, text } = labelOf(label, run);
+  const time = seconds(elapsedS);
+  if (total <= 1) return fit(`${prefix}${fit(text, Math.max(0, width - prefix.length - time.length - 3))} · ${time}`, width - 1);
+  const filled = Math.round((BAR * Math.min(done, total)) / total);
+  const eta = done > 0 && done < total && Number.isFinite(etaS) ? ` · ETA ${seconds(Math.round(etaS))}` : "";
+  const tail = ` ${"█".repeat(filled)}${"░".repeat(BAR - filled)} ${done}/${total} · ${time}${eta}`;
+  const room = width - 1 - prefix.length - tail.length;
+  // too narrow for the bar: the stage, the count and the time still fit
+  if (room < 8) return fit(`${prefix}${done}/${total} · ${time}${eta} ${text}`, width - 1);
+  return `${prefix}${fit(text, room)}${tail}`;
+}
+
+let signalsHandled = false;
+
+/**
+ * A bar hides the cursor and turns line wrapping off; Ctrl-C or a kill must not leave the terminal so.
+ * The bar is stopped, then the signal raised again with its default action, so the exit status is
+ * still the signal's.
+ */
+function restoreTerminalOnSignals(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      stopProgress();
+      process.kill(process.pid, signal);
+    });
+  }
+  process.once("exit", stopProgress);
+}
+
 function barReporter(stream: NodeJS.WriteStream): Reporter {
   let stage = "";
-  return (next, done, total) => {
+  return (next, done, total, run) => {
+    const key = `${run?.stage ?? ""} ${next}`;
+    const payload = { label: next, run };
     if (!active) {
+      restoreTerminalOnSignals();
       active = new cliProgress.SingleBar({
         stream,
-        format: "{stage} {bar} {value}/{total} · {duration_formatted} · ETA {eta_formatted}",
+        format: (_options, params, p: typeof payload) =>
+          barLine(p.label, p.run, params.value, params.total, Math.round(((params.stopTime ?? Date.now()) - params.startTime) / 1000), params.eta, params.maxWidth),
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 20,
-        barsize: 24,
-      }, cliProgress.Presets.shades_classic);
-      active.start(Math.max(1, total), done, { stage: next });
-      stage = next;
+      });
+      active.start(Math.max(1, total), done, payload);
+      stage = key;
       return;
     }
-    if (next !== stage) {
+    if (key !== stage) {
       // a new stage starts its own count and its own ETA
       active.stop();
-      active.start(Math.max(1, total), done, { stage: next });
-      stage = next;
+      active.start(Math.max(1, total), done, payload);
+      stage = key;
       return;
     }
     active.setTotal(Math.max(1, total));
-    active.update(done, { stage: next });
+    active.update(done, payload);
   };
 }

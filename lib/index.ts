@@ -25,7 +25,7 @@ export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal
 export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type ParetoPoint, type SearchKind, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
 export { searchRanked } from "./select/ranked-search.js";
-export { chooseSearch, DEFAULT_MAX_PASSES, searchBudget, defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withSession, type RunCost, type RunOptions, type RunProvenance, type RunResult, type Workload } from "./pipeline.js";
+export { chooseSearch, DEFAULT_MAX_PASSES, searchBudget, defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withNeutralText, withSession, type ProgressReporter, type RunCost, type RunOptions, type RunStage, type RunProvenance, type RunResult, type Workload } from "./pipeline.js";
 export { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";
 export { compareWithRandomSets, randomSetsLike, type RandomComparison, type SplitComparison } from "./select/random-sets.js";
 export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./select/objective.js";

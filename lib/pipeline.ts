@@ -29,11 +29,19 @@ export interface Workload {
 
 /** Neutral sentences from a text file: one a line, blank lines skipped. */
 export async function readNeutralText(file: string): Promise<string[]> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, "utf8");
+    bytes = await readFile(file);
   } catch (err) {
     throw new DebiasError("E_NEUTRAL_TEXT", `Cannot read the neutral text file ${file}: ${(err as Error).message}.`, { cause: err });
+  }
+  let text: string;
+  try {
+    // NUL bytes are valid UTF-8, but no text holds them: a model file given by mistake does.
+    if (bytes.includes(0)) throw new Error("NUL byte");
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new DebiasError("E_NEUTRAL_TEXT", `The neutral text file ${file} is not UTF-8 text (a model or other binary file?); give one sentence a line.`);
   }
   const lines = text.split("\n").map((s) => s.trim()).filter(Boolean);
   if (lines.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", `The neutral text file ${file} holds no text.`);
@@ -84,10 +92,19 @@ export function batchTokens(nVocab: number): number {
   return n;
 }
 
-export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}): Promise<Session> {
+async function loadForEvaluation(path: string, options: EvaluatorOptions): Promise<{ model: DebiasModel; evaluator: Evaluator }> {
   const model = await DebiasModel.load(path);
   try {
-    const evaluator = await model.createEvaluator({ nCtx: batchTokens(model.facts.nVocab), nSeqMax: 128, ...options });
+    return { model, evaluator: await model.createEvaluator({ nCtx: batchTokens(model.facts.nVocab), nSeqMax: 128, ...options }) };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}): Promise<Session> {
+  const { model, evaluator } = await loadForEvaluation(path, options);
+  try {
     const list = probes(workload.dataset);
     warnIfSplit(model, list);
     return { model, evaluator, probes: ProbeSet.build(model, list), neutral: new NeutralText(model, workload.neutralText) };
@@ -104,6 +121,19 @@ export async function withSession<T>(path: string, workload: Workload, options: 
     return await fn(session);
   } finally {
     session.model.dispose();
+  }
+}
+
+/**
+ * Runs `fn` on a model's neutral text alone and disposes the model afterwards: no probes are built, so
+ * nothing is said about how the model's vocabulary spells probe words it will not measure.
+ */
+export async function withNeutralText<T>(path: string, sentences: readonly string[], options: EvaluatorOptions, fn: (neutral: NeutralText, evaluator: Evaluator) => Promise<T>): Promise<T> {
+  const { model, evaluator } = await loadForEvaluation(path, options);
+  try {
+    return await fn(new NeutralText(model, sentences), evaluator);
+  } finally {
+    model.dispose();
   }
 }
 
@@ -140,7 +170,21 @@ export async function selectionBaseline(session: Session, objective: ObjectiveKi
   return { probes, b, score: probes.scoreOf(b, scoreOptions), neutral: session.neutral, neutralRun: neutralRun ?? (await session.neutral.run(session.evaluator)), objective, scoreOptions };
 }
 
+/** Where a run is: the `stage`-th of its `stages` (measuring, locating, selecting, comparing, writing, verifying), named. */
+export interface RunStage {
+  stage: number;
+  stages: number;
+  name: string;
+}
+
+/** Told of every step: its label, how far it got, and within a run, which stage of the run it belongs to. */
+export type ProgressReporter = (label: string, done: number, total: number, run?: RunStage) => void;
+
+/** Measuring, locating (or ranking), selecting, comparing with random sets, writing, verifying. */
+const RUN_STAGES = 6;
+
 export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThresholds {
+  onProgress?: ProgressReporter;
   /** Write the edited model here (default: <model name>.debiased.gguf in the current directory) … */
   output?: string;
   /** … or edit the model itself, journaled and undoable. */
@@ -290,7 +334,11 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   let tokensPerPass = 0;
   const asPasses = (n: number) => (tokensPerPass > 0 ? Math.round((10 * n) / tokensPerPass) / 10 : 0);
   let stageName = "";
+  let stageNumber = 0;
   let stageStart = { at: performance.now(), tokens: 0 };
+  // taking a bad edit back is a seventh stage
+  const where = (): RunStage => ({ stage: stageNumber, stages: Math.max(RUN_STAGES, stageNumber), name: stageName });
+  const onProgress = (label: string, done: number, total: number) => options.onProgress?.(label, done, total, where());
   const stage = (name: string) => {
     if (stageName) {
       const s = (stages[stageName] ??= { seconds: 0, passes: 0, tokens: 0 });
@@ -300,7 +348,10 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     }
     stageName = name;
     stageStart = { at: performance.now(), tokens: tokens() };
-    if (name) options.onProgress?.(name, 0, 1);
+    if (name) {
+      stageNumber += 1;
+      onProgress(name, 0, 1);
+    }
   };
   const cost = (): RunCost => ({
     passes: asPasses(tokens()),
@@ -337,15 +388,15 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       stage("ranking candidate neurons by direct effect");
       const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
       stage("selecting a set of neurons");
-      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, tokens() / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULT_MAX_PASSES), options);
+      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, tokens() / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULT_MAX_PASSES), { ...options, onProgress });
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
       // The reference search screens four times the candidates (every neuron of a small model).
       const wide = search === "exhaustive" ? { candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : {};
-      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...options, ...wide });
+      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...options, ...wide, onProgress });
       stage("selecting a set of neurons");
-      selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, options, search);
+      selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, { ...options, onProgress }, search);
       located = { neurons, locate: rest };
     }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, located, selection, predicted: null, random: null } as const;

@@ -1,7 +1,8 @@
 import type { CommandModule } from "yargs";
 import { compareContinuations } from "../../lib/verify/continuations.js";
 import { handle, printResult, UsageError } from "../cli.js";
-import { checkNumber, evaluatorOptions, type ModelArgs } from "./score.js";
+import { evaluatorOptions, type ModelArgs } from "./score.js";
+import { checkNumber } from "../usage.js";
 
 const DEFAULT_PROMPTS = ["The nurse said that", "The engineer said that", "Once upon a time, the doctor"];
 
@@ -10,8 +11,8 @@ export const compareCommand: CommandModule<ModelArgs, ModelArgs & { original: st
   describe: "Greedy continuations of the same prompts by an original and an edited model, side by side",
   builder: (y) =>
     y
-      .positional("original", { type: "string", demandOption: true })
-      .positional("edited", { type: "string", demandOption: true })
+      .positional("original", { type: "string", demandOption: true, describe: "The original GGUF file" })
+      .positional("edited", { type: "string", demandOption: true, describe: "The edited GGUF file" })
       .option("prompt", { type: "string", array: true, describe: `A prompt to continue (repeatable; default: ${DEFAULT_PROMPTS.map((p) => JSON.stringify(p)).join(", ")})` })
       .option("tokens", { type: "number", default: 32, describe: "Tokens to generate per prompt" })
       .option("threads", { type: "number", describe: "CPU threads (default: the cores other processes leave free)" }),

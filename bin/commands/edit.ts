@@ -40,7 +40,7 @@ export const editCommand: CommandModule<CommonArgs, CommonArgs & { model: string
   describe: "Zero or scale FFN neurons in a GGUF file, in place (journaled, undoable) or into a new file",
   builder: (y) =>
     y
-      .positional("model", { type: "string", demandOption: true })
+      .positional("model", { type: "string", demandOption: true, describe: "The GGUF file to edit (read only with -o)" })
       .option("neurons", { type: "string", demandOption: true, describe: "JSON list of {layer, index, scale}, or a locate/run result" })
       .option("in-place", { type: "boolean", default: false, describe: "Edit the file itself (journaled; undo restores it byte for byte)" })
       .option("output", { alias: "o", type: "string", describe: "Write the edited model to this new file" })

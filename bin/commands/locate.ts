@@ -4,8 +4,11 @@ import { openGguf } from "../../lib/edit/reader.js";
 import { OBJECTIVES, type ObjectiveKind } from "../../lib/select/objective.js";
 import { scoreOriginal, selectionBaseline, withSession } from "../../lib/pipeline.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
+import { resolve } from "node:path";
+import { count } from "../../lib/text.js";
 import { fixed, handle, printResult, progress, table } from "../cli.js";
-import { checkNumber, evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { checkNumber } from "../usage.js";
 
 export interface BudgetArgs {
   maxKl: number;
@@ -52,13 +55,16 @@ export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
         const base = await selectionBaseline(session, args.objective, await scoreOriginal(session));
         return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), maxKl: args.maxKl, minFactualRatio: args.minFactual, seed: args.seed, onProgress: progress(args) });
       });
-      printResult(args, result, () => {
+      printResult(args, { model: resolve(path), dataset: workload.source, ...result }, () => {
         const sorted = [...result.neurons].sort((a, b) => a.causal.dBias - b.causal.dBias);
         const shown = args.all ? sorted : sorted.slice(0, 30);
-        const count = (kind: string) => result.neurons.filter((n) => n.kind === kind).length;
+        const kind = (k: string) => result.neurons.filter((n) => n.kind === k);
+        const floor = result.noise.noiseFloor;
+        const others = kind("other");
+        const growing = others.filter((n) => n.causal.dBias > floor).length;
         return [
-          `${count("gender")} gender, ${count("general")} general, ${count("other")} other neurons among ${result.neurons.length} candidates (${args.objective === "prior" ? "prior skew" : "stereotype gap"} ${fixed(result.baseline.objective)} nats on the selection probes)`,
-          `zeroing one random neuron moves it by ${fixed(result.noise.dBiasMean)} ± ${fixed(result.noise.dBiasStd)} (noise floor ${fixed(result.noise.noiseFloor)}); single neurons are weak on real models — run selects sets`,
+          `${count(result.neurons.length, "candidate")} zeroed one at a time (${args.objective === "prior" ? "prior skew" : "stereotype gap"} ${fixed(result.baseline.objective)} nats on the selection probes): ${kind("gender").length} gender (each shrinks it by more than the noise floor), ${kind("general").length} general (each alone breaks the damage budget), ${others.length} other (${growing} grow it, ${others.length - growing} move it no more than the noise floor)`,
+          `noise floor ${fixed(floor)} nats: the larger of 0.2% of the objective and three times the spread of what zeroing one of ${count(result.noise.n, "random neuron")} does (${fixed(result.noise.dBiasMean)} ± ${fixed(result.noise.dBiasStd)}; the progress counted them too); single neurons are weak on real models — run selects sets`,
           table([["neuron", "kind", "dla", "word corr", "Δobjective", "Δfactual", "KL"], ...shown.map((n) => [`${n.layer}:${n.index}`, n.kind, fixed(n.dla), fixed(n.wordCorrelation, 3), fixed(n.causal.dBias), fixed(n.causal.dFactual), fixed(n.causal.kl, 5)])]),
           shown.length < sorted.length ? `showing the ${shown.length} of ${sorted.length} candidates with the largest effect; --all shows every one, --json gives every number` : "",
         ]

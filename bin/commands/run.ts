@@ -6,7 +6,8 @@ import { checkDestinations } from "../../lib/files.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
 import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
-import { checkNumber, evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { badValue, checkNumber } from "../usage.js";
 
 interface RunArgs extends ModelArgs, BudgetArgs {
   output?: string;
@@ -58,11 +59,13 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("max-passes", { type: "number", default: 15, describe: "What a run with the fast search may cost in all, in passes (one pass: the selection probes and the neutral text); the search gets what the rest of the run leaves (at least 3)" })
       .option("search-passes", { type: "number", describe: "Passes the fast search may spend on sets, instead of what --max-passes leaves it" })
       .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search; after a fast one 4 to 8, four at a time until the comparison is clear)" })
-      .option("seed", { type: "number", default: 1 })
+      .option("seed", { type: "number", default: 1, describe: "Seed of the random neurons and random sets (same seed, same result)" })
       .option("report", { type: "string", describe: "Also write a self-contained HTML report to this file" })
       .check((a) => {
         if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
-        if (!(a.scale >= 0 && a.scale < 1)) throw new UsageError("--scale must be at least 0 and below 1.");
+        // The default model lies inside the installed package: editing it would change every later demo.
+        if (a.inPlace && !a.model) throw new UsageError("run --in-place needs a model file: without one it would edit the test model inside the gguf-debias package (copy it and pass the copy, or write a new file with -o).");
+        if (!(a.scale >= 0 && a.scale < 1)) throw badValue("scale", a.scale, "a number from 0 up to (not including) 1");
         return true;
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
       }) as unknown as Argv<RunArgs>,

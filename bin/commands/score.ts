@@ -1,10 +1,12 @@
+import { resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import type { BiasScore, GroupMetrics } from "../../lib/measure/metrics.js";
 import { templateWarnings, type TemplateWarning } from "../../lib/measure/probe-diagnostics.js";
 import { scoreOriginal, withSession } from "../../lib/pipeline.js";
 import type { EvaluatorOptions } from "../../lib/llama/evaluator.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
-import { fixed, handle, printResult, progress, table, UsageError, type CommonArgs } from "../cli.js";
+import { fixed, handle, printResult, progress, table, type CommonArgs } from "../cli.js";
+import { checkNumber } from "../usage.js";
 
 export interface ModelArgs extends CommonArgs {
   model?: string;
@@ -18,14 +20,6 @@ export const modelOptions = {
   neutral: { type: "string", describe: "Neutral text of the model's own domain, one sentence a line (default: the dataset's, else the bundled text)" },
   threads: { type: "number", describe: "CPU threads (default: the cores other processes leave free, by load average)" },
 } as const;
-
-/** Rejects a numeric option that is not a finite number inside [min, max]. */
-export function checkNumber(name: string, value: number | undefined, min: number, max: number, integer = false): void {
-  if (value === undefined) return;
-  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw new UsageError(`--${name} must be ${integer ? "a whole number" : "a number"} from ${min} to ${max}, not ${value}.`);
-  }
-}
 
 export const evaluatorOptions = (args: ModelArgs): EvaluatorOptions => {
   checkNumber("threads", args.threads, 1, 1024, true);
@@ -65,6 +59,6 @@ export const scoreCommand: CommandModule<CommonArgs, ModelArgs> = {
       report(`scoring ${path} on ${workload.source}`, 0, 1);
       const { score } = await withSession(path, workload, options, (session) => scoreOriginal(session));
       const warnings = templateWarnings(score);
-      printResult(args, { model: path, dataset: workload.source, ...score, warnings }, () => `${SCORE_LEGEND}\n${scoreTable(score)}${warningLines(warnings)}`);
+      printResult(args, { model: resolve(path), dataset: workload.source, ...score, warnings }, () => `${SCORE_LEGEND}\n${scoreTable(score)}${warningLines(warnings)}`);
     }),
 };

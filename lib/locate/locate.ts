@@ -16,6 +16,7 @@ import { directEffects, type DlaWeights } from "./direct-effect.js";
 import { seededRandom } from "../random.js";
 import { byPosition, mean, neuronKey, std, type NeuronId } from "./neurons.js";
 import { neutralMagnitudes, wordCorrelations } from "./word-tracking.js";
+import { count } from "../text.js";
 
 export type NeuronKind = "gender" | "general" | "other";
 
@@ -157,7 +158,7 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
     if (!sources.has(neuronKey(n)) && !randomNeurons.some((m) => neuronKey(m) === neuronKey(n))) randomNeurons.push(n);
   }
 
-  const effects = await causalEffects(evaluator, base, [...candidates, ...randomNeurons].map((n) => [n]), (done, total) => progress("zeroing candidates one by one", done, total));
+  const effects = await causalEffects(evaluator, base, [...candidates, ...randomNeurons].map((n) => [n]), (done, total) => progress(`zeroing ${count(candidates.length, "candidate")} and ${count(randomNeurons.length, "random neuron")} (the noise floor) one by one`, done, total));
   const noiseEffects = effects.slice(candidates.length);
   const dBiasRandom = noiseEffects.map((e) => e.dBias);
   const baseBias = searchSize(base.score, base.objective);
@@ -185,11 +186,14 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
       reasons.push(`alone it removes ${(100 * factualLoss).toFixed(1)}% of the factual margin (budget ${(100 * factualTolerance).toFixed(0)}%)`);
     }
     if (kind !== "general") {
+      // Only shrinking counts: a neuron whose zeroing grows the objective works against the bias.
       if (effect.dBias < -noise.noiseFloor) {
         kind = "gender";
-        reasons.push(`shrinks the objective by ${(-effect.dBias).toPrecision(3)} nats, beyond the noise floor ${noise.noiseFloor.toPrecision(3)}`);
+        reasons.push(`zeroed alone it shrinks the objective by ${(-effect.dBias).toPrecision(3)} nats, more than the noise floor ${noise.noiseFloor.toPrecision(3)}`);
+      } else if (effect.dBias > noise.noiseFloor) {
+        reasons.push(`zeroed alone it grows the objective by ${effect.dBias.toPrecision(3)} nats: it works against the bias, not for it`);
       } else {
-        reasons.push(`alone it moves the objective by ${effect.dBias.toPrecision(3)}, within the noise floor ${noise.noiseFloor.toPrecision(3)}`);
+        reasons.push(`zeroed alone it moves the objective by ${effect.dBias.toPrecision(3)} nats, no more than the noise floor ±${noise.noiseFloor.toPrecision(3)}`);
       }
     }
     return {

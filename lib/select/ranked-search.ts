@@ -7,7 +7,7 @@
 import type { Baseline, CausalEffect } from "../locate/causal.js";
 import { neuronKey, type NeuronId } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
-import { searchKit, sizeLadder, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
+import { onTopOf, searchKit, sizeLadder, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
 
 /** Variants measured per round at most: the sizes tried on top of the set. */
 const PER_ROUND = 5;
@@ -53,7 +53,7 @@ export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked:
       stopped = `the search spent its ${passes} passes`;
       break;
     }
-    const effects = await kit.measure(fresh.map((k) => kit.withScale(setOf(k))), `round ${round}: trying the next ${fresh.join("/")} ranked candidates on top of ${walked.length}`);
+    const effects = await kit.measure(fresh.map((k) => kit.withScale(setOf(k))), `round ${round}: trying the next ${fresh.join("/")} ranked ${fresh.length === 1 && fresh[0] === 1 ? "candidate" : "candidates"} ${onTopOf(walked.length)}`);
     fresh.forEach((k, i) => measured.set(keyOf(setOf(k)), effects[i]!));
     const trials = sizes.map((k) => ({ added: pool.slice(0, k), effect: measured.get(keyOf(setOf(k)))! }));
     const tried = trials.map(({ added, effect }) => kit.judge(round, current, walked, added, effect));
@@ -65,7 +65,7 @@ export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked:
         pool = pool.slice(1);
         continue;
       }
-      stopped = "no addition's gain held on every fold (see steps)";
+      stopped = "no addition's gain held on every fold";
       break;
     }
     walked = [...walked, ...trials[next]!.added];

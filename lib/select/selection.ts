@@ -17,6 +17,7 @@ import { byPosition, neuronKey, type NeuronId } from "../locate/neurons.js";
 import { groupMetrics, wordScores, type ProbeKey } from "../measure/metrics.js";
 import type { Evaluator } from "../llama/evaluator.js";
 import { objectiveValue, searchSize } from "./objective.js";
+import { count } from "../text.js";
 
 /** Strongest candidates that alone dim factual gender (or cost too much KL) whose pairs are tried each round. */
 const PAIRED = 6;
@@ -122,6 +123,9 @@ export interface Selection {
   passes: number;
 }
 
+/** Where a round's trials start from, for progress labels. */
+export const onTopOf = (walked: number): string => (walked === 0 ? "on the unedited model" : `on top of the ${count(walked, "neuron")} chosen so far`);
+
 /** The set a step measured: what the walk had before the step's round, plus the step's own addition. */
 export function stepSet(steps: readonly SelectionStep[], step: SelectionStep): NeuronId[] {
   return [...steps.filter((s) => s.accepted && s.round < step.round).flatMap((s) => s.added), ...step.added];
@@ -213,7 +217,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   /** What a set may not be ("" = nothing): a gain below what random neurons do, or one that does not hold on every fold. */
   const gainProblem = (current: SearchPoint, added: readonly NeuronId[], e: CausalEffect, foldGains: readonly number[]): string => {
     const gain = current.bias - e.bias;
-    if (!(gain > 0 && gain >= minGain * Math.sqrt(added.length))) return `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, the least a step of ${added.length} neuron(s) must bring`;
+    if (!(gain > 0 && gain >= minGain * Math.sqrt(added.length))) return `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, the least a step of ${count(added.length, "neuron")} must bring`;
     // A fold may stand still, not go back by more than a tenth of what the step gains overall.
     if (foldGains.some((g) => !(g >= -0.1 * gain))) return `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
     return "";
@@ -361,12 +365,12 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     }
     const sizes = sizeLadder(Math.min(kit.room(walked), ranked.length));
     const trials = [...sizes.map((k) => ranked.slice(0, k).map((c) => c.neuron)), ...pairs];
-    const effects = await measure(trials.map((added) => withScale([...walked, ...added])), `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} candidates` : "", pairs.length ? `${pairs.length} pairs of ones that alone dim factual gender` : ""].filter(Boolean).join(" and ")} on top of ${walked.length}`);
+    const effects = await measure(trials.map((added) => withScale([...walked, ...added])), `round ${round}: trying ${[sizes.length ? `the best ${sizes.join("/")} ${sizes.length === 1 && sizes[0] === 1 ? "candidate" : "candidates"}` : "", pairs.length ? `${count(pairs.length, "pair")} of ones that alone dim factual gender` : ""].filter(Boolean).join(" and ")} ${onTopOf(walked.length)}`);
     const tried = effects.map((e, t) => kit.judge(round, current, walked, trials[t]!, e));
     steps.push(...tried);
     const next = kit.advance(tried, current);
     if (next < 0) {
-      stopped = "no addition's gain held on every fold and beat random neurons (see steps)";
+      stopped = "no addition's gain held on every fold and beat random neurons";
       break;
     }
     walked = [...walked, ...trials[next]!];
@@ -376,7 +380,7 @@ export async function selectNeurons(evaluator: Evaluator, base: Baseline, locate
     if (remaining.length === 0 || kit.done(walked, current)) continue;
     const rescreen = await measure(
       remaining.map((n) => withScale([...walked, n])),
-      `round ${round}: re-screening ${remaining.length} candidates on top of ${walked.length}`,
+      `round ${round}: re-screening ${count(remaining.length, "candidate")} ${onTopOf(walked.length)}`,
     );
     conditional = new Map(remaining.map((n, k) => [neuronKey(n), { neuron: n, bias: rescreen[k]!.bias, kl: rescreen[k]!.kl, keeps: kit.factualProblem(rescreen[k]!) === "" }]));
   }

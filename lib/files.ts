@@ -4,6 +4,7 @@ import { constants } from "node:fs";
 import { access, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "./errors.js";
+import { findJournal, journalPath } from "./edit/journal.js";
 
 /** `path` resolved through symlinks, after checking it names an existing regular file. */
 export async function regularFile(path: string, what = "file"): Promise<string> {
@@ -53,7 +54,15 @@ export async function checkDestinations(sources: readonly Source[], destinations
     if (st) protectedIds.set(identity(st), source);
     const real = await realpath(source.path).catch(() => resolve(source.path));
     protectedPaths.set(real, source);
-    if (source.what === "model") protectedPaths.set(`${real}.debias-journal`, { path: `${source.path}.debias-journal`, what: "edit journal of the model" });
+    if (source.what === "model") {
+      const journal = { path: `${source.path}.debias-journal`, what: "edit journal of the model" };
+      protectedPaths.set(journalPath(real), journal);
+      // the journal a hard link or an earlier name left, which this model's undo uses
+      if (st) {
+        const found = await findJournal(real);
+        protectedPaths.set(found, { ...journal, path: found });
+      }
+    }
   }
   const seen = new Map<string, Destination>();
   for (const dst of destinations) {

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { linkSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { linkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { checkDestinations, regularFile } from "../lib/files.js";
@@ -34,6 +34,11 @@ t.test("no path a command writes is a file it reads, its journal or another of i
   await t.rejects(checkDestinations(sources, [out(join(dir, "hard.gguf"))]), { code: "E_EDIT_SAME_FILE" }, "through a hard link");
   await t.rejects(checkDestinations(sources, [out(dataset)]), { code: "E_EDIT_SAME_FILE", message: /the dataset/ });
   await t.rejects(checkDestinations(sources, [out(`${model}.debias-journal`)]), { code: "E_EDIT_SAME_FILE", message: /edit journal of the model/ }, "the journal, before it exists");
+  const st = statSync(model, { bigint: true });
+  const linkJournal = join(dir, "hard.gguf.debias-journal");
+  writeFileSync(linkJournal, JSON.stringify({ identity: { dev: String(st.dev), ino: String(st.ino) }, entries: [{ fileSize: 5 }] }));
+  await t.rejects(checkDestinations(sources, [out(linkJournal)]), { code: "E_EDIT_SAME_FILE", message: /edit journal of the model/ }, "the journal a hard link left, which the model's undo uses");
+  rmSync(linkJournal);
   await t.rejects(checkDestinations(sources, [out(join(dir, "o.gguf")), out(join(dir, ".", "o.gguf"), "report")]), { code: "E_EDIT_SAME_FILE", message: /^The report .* and the output .* are the same file/ }, "two outputs, one file");
   writeFileSync(join(dir, "old.html"), "old");
   await t.rejects(checkDestinations(sources, [out(join(dir, "old.html"), "report", false)]), { code: "E_DST_EXISTS", message: /allow overwriting/ });

@@ -20,6 +20,7 @@ export interface InspectResult {
   provenance: Provenance | null;
   /** Where the undo record of in-place edits is kept (it must move with the model). */
   journal: string;
+  journalUnderOtherName: boolean;
   strayJournal: string | null;
 }
 
@@ -53,6 +54,7 @@ export async function inspect(path: string): Promise<InspectResult> {
     edits: [...history.entries],
     provenance: history.provenance,
     journal: history.journal,
+    journalUnderOtherName: history.journalUnderOtherName,
     strayJournal: history.strayJournal,
   };
 }
@@ -80,7 +82,8 @@ export const inspectCommand: CommandModule<CommonArgs, CommonArgs & { model?: st
         } else if (result.edits.length === 0) {
           lines.push(`no in-place edits recorded (the undo record would be ${result.journal}, which must move with the model)`);
         } else {
-          lines.push(`${result.edits.length} in-place edit(s), oldest first (\`gguf-debias undo ${result.file}\` takes back the last; the undo record is ${result.journal}, which must move with the model):`);
+          const where = result.journalUnderOtherName ? " (found by the file's device and inode: it was kept under a hard link's name or the file's name before a rename)" : "";
+          lines.push(`${result.edits.length} in-place edit(s), oldest first (\`gguf-debias undo ${result.file}\` takes back the last; the undo record is ${result.journal}${where}, which must move with the model):`);
           lines.push(table([["when", "state", "by", "bytes", "neurons"], ...result.edits.map((e) => [e.createdAt, e.state, e.tool, String(e.bytes), neurons(e.edits)])]));
         }
         if (result.provenance) lines.push(`written by ${result.provenance.tool} from a file with sha256 ${result.provenance.sourceSha256}; neurons edited: ${neurons(result.provenance.edits)}`);

@@ -10,6 +10,8 @@ import { checkDestinations, regularFile } from "../files.js";
 import { lockOpenFile } from "./file-lock.js";
 import {
   emptyJournal,
+  findJournal,
+  identityOf,
   journalPath,
   journalTmpPath,
   killPoint,
@@ -18,6 +20,7 @@ import {
   syncDir,
   writeJournal,
   type EntryState,
+  type FileIdentity,
   type Journal,
   type JournalEntry,
 } from "./journal.js";
@@ -58,8 +61,10 @@ export interface UndoResult {
   /** The edits that were undone. */
   readonly edits: readonly NeuronEdit[];
   readonly bytesRestored: number;
-  /** Interrupted edits (or undos) rolled back first; an undo that found only those undid nothing more. */
+  /** Interrupted edits (or undos) rolled back: the most recent edits, so an undo that finds one undoes nothing more. */
   readonly rolledBack: number;
+  /** The edits still recorded afterwards, oldest first: the next undo takes back the last. */
+  readonly remaining: readonly EditHistoryEntry[];
 }
 
 export interface RecoverResult {
@@ -94,6 +99,11 @@ export interface EditHistory {
   readonly provenance: Provenance | null;
   /** Where the undo record of in-place edits is (or would be) kept. */
   readonly journal: string;
+  /**
+   * The journal was found by the file's device and inode under another name in its folder: that of a
+   * hard link to it, or the name it had when it was edited. It is used where it is.
+   */
+  readonly journalUnderOtherName: boolean;
   /**
    * With no journal of its own: another journal in the model's folder whose last edit the file carries
    * (the model was renamed without it), or null.
@@ -179,9 +189,19 @@ async function writeSide(fh: FileHandle, path: string, entry: JournalEntry, side
   return written;
 }
 
-/** Rolls back every interrupted entry of an already locked and opened model. */
-async function recoverLocked(fh: FileHandle, path: string): Promise<number> {
-  const journal = await readJournal(path);
+/** A model opened for writing under its exclusive lock, with its journal found. */
+interface LockedModel {
+  readonly fh: FileHandle;
+  readonly real: string;
+  /** The journal file (see findJournal). */
+  readonly journal: string;
+  readonly identity: FileIdentity;
+}
+
+/** Rolls back every interrupted entry of a locked model. */
+async function recoverLocked(m: LockedModel): Promise<number> {
+  const { fh, real: path } = m;
+  const journal = await readJournal(m.journal);
   if (!journal) return 0;
   let rolledBack = 0;
   for (let entry = journal.entries.at(-1); entry && entry.state !== "committed"; entry = journal.entries.at(-1)) {
@@ -194,27 +214,29 @@ async function recoverLocked(fh: FileHandle, path: string): Promise<number> {
     const consistent = current?.every((cur, i) => cur.every((byte, k) => byte === before[i]![k] || byte === after[i]![k]));
     if (!consistent) {
       throw new DebiasError("E_JOURNAL_MISMATCH",
-        `${path} does not match the interrupted edit recorded in ${journalPath(path)}; it was changed since, so it is left as is (move the journal away if the file is known to be good).`);
+        `${path} does not match the interrupted edit recorded in ${m.journal}; it was changed since, so it is left as is (move the journal away if the file is known to be good).`);
     }
     await writeSide(fh, path, entry, "before", "recover-half");
     journal.entries.pop();
-    await writeJournal(path, journal);
+    await writeJournal(m.journal, journal, m.identity);
     rolledBack++;
   }
   return rolledBack;
 }
 
 /**
- * Opens the model `path` names for writing, takes its exclusive lock, clears what a crashed writer
- * left and rolls back any interrupted edit before calling `fn` with the model's real path.
+ * Opens the model `path` names for writing, takes its exclusive lock, finds its journal, clears what a
+ * crashed journal writer left and rolls back any interrupted edit before calling `fn`.
  */
-async function withModel<T>(path: string, fn: (fh: FileHandle, real: string, rolledBack: number) => Promise<T>): Promise<T> {
+async function withModel<T>(path: string, fn: (m: LockedModel, rolledBack: number) => Promise<T>): Promise<T> {
   const real = await regularFile(path, "model");
   const fh = await openForWrite(real);
   try {
     lockOpenFile(fh.fd, real, true);
-    await rm(journalTmpPath(real), { force: true });
-    return await fn(fh, real, await recoverLocked(fh, real));
+    // found under the lock, which is the file's whatever its name: no editor of it moves its journal meanwhile
+    const m: LockedModel = { fh, real, journal: await findJournal(real), identity: await identityOf(fh) };
+    await rm(journalTmpPath(m.journal), { force: true });
+    return await fn(m, await recoverLocked(m));
   } finally {
     await fh.close();
   }
@@ -222,15 +244,24 @@ async function withModel<T>(path: string, fn: (fh: FileHandle, real: string, rol
 
 const hasInterruptedEntry = (journal: Journal | null): boolean => journal?.entries.some((e) => e.state !== "committed") ?? false;
 
-/** Whether the model `path` names has an in-place edit or undo that was interrupted (by a crash, a kill). */
+/** The journal of the model `real` if an in-place edit or undo of it was interrupted (by a crash, a kill), else null. */
+async function interruptedJournal(real: string): Promise<string | null> {
+  const journal = await findJournal(real);
+  return hasInterruptedEntry(await readJournal(journal)) ? journal : null;
+}
+
+/**
+ * Whether the model `path` names has an in-place edit or undo that was interrupted, through whatever
+ * name it was made (a hard link, the name before a rename: see findJournal).
+ */
 export async function hasInterruptedEdit(path: string): Promise<boolean> {
-  return hasInterruptedEntry(await readJournal(await regularFile(path, "model")));
+  return (await interruptedJournal(await regularFile(path, "model"))) !== null;
 }
 
 /** Rolls back an interrupted in-place edit or undo of `path`, if there is one (only then writing). */
 export async function recover(path: string): Promise<RecoverResult> {
   if (!(await hasInterruptedEdit(path))) return { file: path, rolledBack: 0 };
-  return withModel(path, async (_fh, _real, rolledBack) => ({ file: path, rolledBack }));
+  return withModel(path, async (_m, rolledBack) => ({ file: path, rolledBack }));
 }
 
 /**
@@ -238,12 +269,13 @@ export async function recover(path: string): Promise<RecoverResult> {
  * byte changes; the edit is verified, then committed. Throws before touching anything on bad input.
  */
 export async function editInPlace(path: string, edits: readonly NeuronEdit[], options: EditOptions = {}): Promise<EditResult> {
-  return withModel(path, async (fh, real) => {
-    const journal = (await readJournal(real)) ?? emptyJournal(real);
+  return withModel(path, async (m) => {
+    const { fh, real } = m;
+    const journal = (await readJournal(m.journal)) ?? emptyJournal(real);
     const last = journal.entries.at(-1);
     if (last && !(await matches(fh, real, last, "after"))) {
       throw new DebiasError("E_JOURNAL_STALE",
-        `${real} no longer matches its last recorded edit in ${journalPath(real)} (it was changed or replaced since); move the journal away to start a new edit history.`);
+        `${real} no longer matches its last recorded edit in ${m.journal} (it was changed or replaced since); move the journal away to start a new edit history.`);
     }
     const plan = await planNeuronEdits(await openGguf(real), edits, withRequantizer(options));
     const result = { file: path, edited: plan.edits, description: plan.description, maxRelError: plan.maxRelError, maxAbsError: plan.maxAbsError };
@@ -264,7 +296,7 @@ export async function editInPlace(path: string, edits: readonly NeuronEdit[], op
       patches: plan.patches.map((p) => ({ offset: p.offset, before: p.original.toString("base64"), after: p.bytes.toString("base64") })),
     };
     journal.entries.push(entry);
-    await writeJournal(real, journal);
+    await writeJournal(m.journal, journal, m.identity);
     killPoint("journal-written");
     let bytesWritten: number;
     try {
@@ -272,33 +304,36 @@ export async function editInPlace(path: string, edits: readonly NeuronEdit[], op
       killPoint("patches-written");
       entry.state = "committed";
       entry.mtimeMsAfter = (await fh.stat()).mtimeMs;
-      await writeJournal(real, journal);
+      await writeJournal(m.journal, journal, m.identity);
     } catch (err) {
       // roll back now; should that fail too, the pending entry makes the next open do it
-      await recoverLocked(fh, real).catch(() => undefined);
+      await recoverLocked(m).catch(() => undefined);
       throw err;
     }
     killPoint("committed");
-    return { ...result, bytesWritten, journal: journalPath(real) };
+    return { ...result, bytesWritten, journal: m.journal };
   });
 }
 
-async function undoLocked(fh: FileHandle, path: string, journal: Journal): Promise<Omit<UndoResult, "rolledBack">> {
+/** Undoes the last entry of `journal`; the result is for `path`, the name the user gave. */
+async function undoLocked(m: LockedModel, path: string, journal: Journal): Promise<UndoResult> {
+  const { fh, real } = m;
   const entry = journal.entries.at(-1)!;
-  if (!(await matches(fh, path, entry, "after"))) {
+  if (!(await matches(fh, real, entry, "after"))) {
     throw new DebiasError("E_UNDO_MISMATCH",
-      `Cannot undo the last edit of ${path}: the edited bytes were changed since (recorded in ${journalPath(path)}), so restoring them could corrupt the file.`);
+      `Cannot undo the last edit of ${path}: the edited bytes were changed since (recorded in ${m.journal}), so restoring them could corrupt the file.`);
   }
   entry.state = "undoing";
-  await writeJournal(path, journal);
+  await writeJournal(m.journal, journal, m.identity);
   killPoint("undo-marked");
-  const bytesRestored = await writeSide(fh, path, entry, "before", "undo-half");
+  const bytesRestored = await writeSide(fh, real, entry, "before", "undo-half");
   journal.entries.pop();
-  await writeJournal(path, journal);
-  return { file: path, restored: true, edits: entry.edits, bytesRestored };
+  await writeJournal(m.journal, journal, m.identity);
+  return { file: path, restored: true, edits: entry.edits, bytesRestored, rolledBack: 0, remaining: journal.entries.map(historyEntry) };
 }
 
-const onlyRolledBack = (path: string, rolledBack: number): UndoResult => ({ file: path, restored: true, edits: [], bytesRestored: 0, rolledBack });
+const onlyRolledBack = (path: string, rolledBack: number, journal: Journal | null): UndoResult =>
+  ({ file: path, restored: true, edits: [], bytesRestored: 0, rolledBack, remaining: (journal?.entries ?? []).map(historyEntry) });
 
 async function nothingToUndo(fh: FileHandle, path: string, real: string): Promise<never> {
   const stray = await strayJournalFor(fh, real);
@@ -316,7 +351,7 @@ async function strayJournalFor(fh: FileHandle, real: string): Promise<string | n
   const own = basename(journalPath(real));
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".debias-journal") && n !== own);
   for (const name of names) {
-    const journal = await readJournal(join(dir, name.slice(0, -".debias-journal".length))).catch(() => null);
+    const journal = await readJournal(join(dir, name)).catch(() => null);
     const last = journal?.entries.at(-1);
     if (last && (await matches(fh, real, last, "after").catch(() => false))) return join(dir, name);
   }
@@ -333,22 +368,30 @@ async function strayJournal(real: string): Promise<string | null> {
   }
 }
 
-/** Restores the bytes of the most recent in-place edit of `path`, exactly; an interrupted one counts. */
+/**
+ * Restores the bytes of the most recent in-place edit of `path`, exactly. An interrupted edit (or undo)
+ * is the most recent one: when there was one, rolling it back is the whole undo, and the committed
+ * edits before it stay (`remaining` lists them).
+ */
 export async function undo(path: string): Promise<UndoResult> {
-  return withModel(path, async (fh, real, rolledBack) => {
-    const journal = await readJournal(real);
-    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? onlyRolledBack(path, rolledBack) : nothingToUndo(fh, path, real);
-    return { ...(await undoLocked(fh, real, journal)), file: path, rolledBack };
+  return withModel(path, async (m, rolledBack) => {
+    const journal = await readJournal(m.journal);
+    if (rolledBack > 0) return onlyRolledBack(path, rolledBack, journal);
+    if (!journal || journal.entries.length === 0) return nothingToUndo(m.fh, path, m.real);
+    return undoLocked(m, path, journal);
   });
 }
 
-/** Undoes every recorded in-place edit of `path`, newest first. */
+/** Undoes every recorded in-place edit of `path`, newest first, interrupted ones included. */
 export async function undoAll(path: string): Promise<UndoResult[]> {
-  return withModel(path, async (fh, real, rolledBack) => {
-    const journal = await readJournal(real);
-    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? [onlyRolledBack(path, rolledBack)] : nothingToUndo(fh, path, real);
+  return withModel(path, async (m, rolledBack) => {
+    const journal = await readJournal(m.journal);
+    if (!journal || journal.entries.length === 0) return rolledBack > 0 ? [onlyRolledBack(path, rolledBack, journal)] : nothingToUndo(m.fh, path, m.real);
     const out: UndoResult[] = [];
-    while (journal.entries.length > 0) out.push({ ...(await undoLocked(fh, real, journal)), file: path, rolledBack: out.length === 0 ? rolledBack : 0 });
+    while (journal.entries.length > 0) {
+      const undone = await undoLocked(m, path, journal);
+      out.push(out.length === 0 ? { ...undone, rolledBack } : undone);
+    }
     return out;
   });
 }
@@ -384,12 +427,8 @@ function readProvenance(file: GgufFile): Provenance | null {
   };
 }
 
-/** The in-place edit history of `path` and the provenance metadata it carries. */
-export async function listEdits(path: string): Promise<EditHistory> {
-  const real = await regularFile(path, "model");
-  const file = await openGguf(real);
-  const journal = await readJournal(real);
-  const entries = (journal?.entries ?? []).map((e) => ({
+function historyEntry(e: JournalEntry): EditHistoryEntry {
+  return {
     id: e.id,
     state: e.state,
     createdAt: e.createdAt,
@@ -397,8 +436,23 @@ export async function listEdits(path: string): Promise<EditHistory> {
     edits: e.edits,
     description: e.description,
     bytes: e.patches.reduce((n, p) => n + Buffer.byteLength(p.after, "base64"), 0),
-  }));
-  return { file: path, entries, provenance: readProvenance(file), journal: journalPath(real), strayJournal: journal ? null : await strayJournal(real) };
+  };
+}
+
+/** The in-place edit history of `path` and the provenance metadata it carries. */
+export async function listEdits(path: string): Promise<EditHistory> {
+  const real = await regularFile(path, "model");
+  const file = await openGguf(real);
+  const journalFile = await findJournal(real);
+  const journal = await readJournal(journalFile);
+  return {
+    file: path,
+    entries: (journal?.entries ?? []).map(historyEntry),
+    provenance: readProvenance(file),
+    journal: journalFile,
+    journalUnderOtherName: journalFile !== journalPath(real),
+    strayJournal: journal ? null : await strayJournal(real),
+  };
 }
 
 export async function sha256File(path: string): Promise<string> {
@@ -413,8 +467,8 @@ export async function sha256File(path: string): Promise<string> {
 
 const COPY_CHUNK = 1 << 23;
 
-const interruptedEdit = (path: string): DebiasError =>
-  new DebiasError("E_JOURNAL_PENDING", `${path} has an interrupted in-place edit (${journalPath(path)}); run \`gguf-debias undo ${path}\` to roll it back first.`);
+const interruptedEdit = (path: string, journal: string): DebiasError =>
+  new DebiasError("E_JOURNAL_PENDING", `${path} has an interrupted in-place edit (${journal}); run \`gguf-debias undo ${path}\` to roll it back first.`);
 
 export interface NewFileOptions extends EditOptions {
   /** Replace `dst` if it exists (atomically). */
@@ -531,7 +585,8 @@ export async function editToNewFile(src: string, dst: string, edits: readonly Ne
   const input = await openForReading(real);
   try {
     lockOpenFile(input.fd, src, false);
-    if (hasInterruptedEntry(await readJournal(real))) throw interruptedEdit(src);
+    const interrupted = await interruptedJournal(real);
+    if (interrupted) throw interruptedEdit(src, interrupted);
     await removeAbandonedCopies(resolve(dst), await input.stat());
     return await copyEdited(input, real, resolve(dst), edits, options);
   } finally {

@@ -11,10 +11,11 @@
 // so a state change is itself all-or-nothing. It is read and written only under the model's exclusive
 // lock (file-lock.ts), and verified completely (every patch against its checksums) before any byte
 // of the model is written from it. It sits next to the model's real path, so every symlink to the
-// model shares it.
+// model shares it, and records the model's device and inode, so a hard link or the file renamed
+// without it still finds it in the same folder (findJournal).
 import { createHash } from "node:crypto";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import { basename, dirname } from "node:path";
+import { lstat, open, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { DebiasError } from "../errors.js";
 import type { NeuronEdit } from "./neuron-edit.js";
 
@@ -44,15 +45,53 @@ export interface JournalEntry {
   readonly patches: readonly JournalPatch[];
 }
 
+/** A file's device and inode, in decimal: inode numbers can pass 2^53. */
+export interface FileIdentity {
+  readonly dev: string;
+  readonly ino: string;
+}
+
 export interface Journal {
   readonly format: "gguf-debias-journal";
   readonly version: 1;
   readonly model: string;
+  /** The model file when the journal was last written; absent in journals of versions before it was recorded. */
+  readonly identity?: FileIdentity;
   readonly entries: JournalEntry[];
 }
 
-export const journalPath = (model: string): string => `${model}.debias-journal`;
-export const journalTmpPath = (model: string): string => `${journalPath(model)}.tmp`;
+const SUFFIX = ".debias-journal";
+
+/** Where the journal of the model at real path `model` is created: beside it. */
+export const journalPath = (model: string): string => `${model}${SUFFIX}`;
+export const journalTmpPath = (journal: string): string => `${journal}.tmp`;
+
+export async function identityOf(fh: FileHandle): Promise<FileIdentity> {
+  const st = await fh.stat({ bigint: true });
+  return { dev: String(st.dev), ino: String(st.ino) };
+}
+
+/**
+ * The journal of the model at real path `model`: its own, beside it, or else a journal in its folder
+ * recording the same file (device, inode and size), which a hard link to the model or the model's name
+ * before a rename left there. Names are tried in sorted order, so the answer never depends on the
+ * directory's order. Without either, where its own would be.
+ */
+export async function findJournal(model: string): Promise<string> {
+  const own = journalPath(model);
+  if (await lstat(own).then(() => true, () => false)) return own;
+  const st = await stat(model, { bigint: true });
+  const dir = dirname(model);
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(SUFFIX)).sort();
+  for (const name of names) {
+    const file = join(dir, name);
+    // a journal that cannot be read names no file; its own model reports it
+    const j = await readFile(file, "utf8").then((text) => JSON.parse(text) as Partial<Journal>, () => null);
+    const recorded = j?.identity;
+    if (recorded?.dev === String(st.dev) && recorded.ino === String(st.ino) && Array.isArray(j?.entries) && j.entries.at(-1)?.fileSize === Number(st.size)) return file;
+  }
+  return own;
+}
 
 /** Test hook: GGUF_DEBIAS_KILL_AT=<point> makes the process SIGKILL itself there, as a crash would. */
 export function killPoint(name: string): void {
@@ -101,9 +140,8 @@ function entryFault(e: JournalEntry): string | null {
   return null;
 }
 
-/** The journal of `model`, or null when it has none. */
-export async function readJournal(model: string): Promise<Journal | null> {
-  const path = journalPath(model);
+/** The journal in file `path`, or null when there is none. */
+export async function readJournal(path: string): Promise<Journal | null> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -118,6 +156,7 @@ export async function readJournal(model: string): Promise<Journal | null> {
     corrupt(path, "not JSON");
   }
   if (j?.format !== "gguf-debias-journal" || j.version !== 1 || !Array.isArray(j.entries)) corrupt(path, "not a gguf-debias journal");
+  if (j.identity !== undefined && (typeof j.identity?.dev !== "string" || typeof j.identity.ino !== "string")) corrupt(path, "its file identity is malformed");
   j.entries.forEach((e, i) => {
     const fault = entryFault(e);
     if (fault) corrupt(path, `entry ${i}: ${fault}`);
@@ -138,17 +177,20 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces the journal atomically and durably; an empty journal is removed. */
-export async function writeJournal(model: string, journal: Journal): Promise<void> {
-  const path = journalPath(model);
+/**
+ * Replaces the journal in file `path` atomically and durably, stamped with the identity of the model
+ * it records (which a copied model and journal do not share until the copy's first write); an empty
+ * journal is removed.
+ */
+export async function writeJournal(path: string, journal: Journal, identity: FileIdentity): Promise<void> {
   try {
     if (journal.entries.length === 0) {
       await rm(path, { force: true });
     } else {
-      const tmp = journalTmpPath(model);
+      const tmp = journalTmpPath(path);
       const fh = await open(tmp, "w");
       try {
-        await fh.writeFile(JSON.stringify(journal));
+        await fh.writeFile(JSON.stringify({ ...journal, identity }));
         await fh.sync();
       } finally {
         await fh.close();
@@ -157,7 +199,7 @@ export async function writeJournal(model: string, journal: Journal): Promise<voi
     }
     await syncDir(dirname(path));
   } catch (err) {
-    await rm(journalTmpPath(model), { force: true }).catch(() => undefined);
+    await rm(journalTmpPath(path), { force: true }).catch(() => undefined);
     throw new DebiasError("E_JOURNAL_WRITE", `Cannot write the edit journal ${path}: ${(err as Error).message}.`, { cause: err });
   }
 }

@@ -134,28 +134,42 @@ t.test("a model renamed without its journal, and an interrupted edit: inspect an
   const original = await sha256File(model);
   const neurons = join(dir, "n.json");
   writeFileSync(neurons, JSON.stringify([{ layer: 1, index: 3, scale: 0 }]));
+  const later = join(dir, "later.json");
+  writeFileSync(later, JSON.stringify([{ layer: 2, index: 5, scale: 0 }]));
   t.equal((await gguf("edit", model, "--neurons", neurons, "--in-place")).code, 0);
+  const afterFirst = await sha256File(model);
+  t.equal((await gguf("edit", model, "--neurons", later, "--in-place")).code, 0);
   const renamed = join(dir, "b.gguf");
   renameSync(model, renamed);
-  t.match((await gguf("inspect", renamed)).stdout, /no edit journal at .*b\.gguf\.debias-journal, but .*a\.gguf\.debias-journal records the in-place edits this file carries/);
-  const lost = await gguf("undo", renamed);
-  t.equal(lost.code, 1);
-  t.match(lost.stderr, /a\.gguf\.debias-journal records the in-place edits it carries .* rename that journal to b\.gguf\.debias-journal/);
-  renameSync(`${model}.debias-journal`, `${renamed}.debias-journal`);
-  t.equal((await gguf("undo", renamed)).code, 0, "with its journal renamed too, undo works");
-  t.equal(await sha256File(renamed), original);
+  t.match((await gguf("inspect", renamed)).stdout, /2 in-place edit\(s\)[\s\S]*the undo record is .*a\.gguf\.debias-journal \(found by the file's device and inode/, "the journal left under the old name is found");
 
-  t.equal((await gguf("edit", renamed, "--neurons", neurons, "--in-place")).code, 0);
-  const journal = JSON.parse(readFileSync(`${renamed}.debias-journal`, "utf8")) as { entries: { state: string }[] };
-  journal.entries[0]!.state = "pending";
-  writeFileSync(`${renamed}.debias-journal`, JSON.stringify(journal));
+  // a kill between journal and commit of the second edit leaves it pending
+  const journal = JSON.parse(readFileSync(`${model}.debias-journal`, "utf8")) as { entries: { state: string }[] };
+  journal.entries[1]!.state = "pending";
+  writeFileSync(`${model}.debias-journal`, JSON.stringify(journal));
   const score = await gguf("score", renamed);
-  t.equal(score.code, 1, "a half-edited model is not measured");
+  t.equal(score.code, 1, "a half-edited model is not measured, whatever its name now");
   t.match(score.stderr, /interrupted in-place edit.*run `gguf-debias undo .*b\.gguf`/);
   const undo = await gguf("undo", renamed);
   t.equal(undo.code, 0, "undo rolls the interrupted edit back and succeeds");
-  t.match(undo.stdout, /rolled back 1 interrupted edit\(s\)/);
+  t.match(undo.stdout, /rolled back 1 interrupted edit\(s\)[\s\S]*1 earlier edit\(s\) remain[\s\S]*1:3/, "and says which edit remains");
+  t.equal(await sha256File(renamed), afterFirst, "only the interrupted edit is taken back");
+  const json = JSON.parse((await gguf("undo", renamed, "--json")).stdout);
+  t.match(json, { undone: 1, rolledBack: 0, remaining: [] });
   t.equal(await sha256File(renamed), original);
+
+  // a copy has another inode: only its bytes tie it to the journal its original left
+  t.equal((await gguf("edit", renamed, "--neurons", neurons, "--in-place")).code, 0);
+  const copy = join(dir, "c.gguf");
+  copyFileSync(renamed, copy);
+  rmSync(renamed);
+  t.match((await gguf("inspect", copy)).stdout, /no edit journal at .*c\.gguf\.debias-journal, but .*b\.gguf\.debias-journal records the in-place edits this file carries/);
+  const lost = await gguf("undo", copy);
+  t.equal(lost.code, 1);
+  t.match(lost.stderr, /b\.gguf\.debias-journal records the in-place edits it carries .* rename that journal to c\.gguf\.debias-journal/);
+  renameSync(`${renamed}.debias-journal`, `${copy}.debias-journal`);
+  t.equal((await gguf("undo", copy)).code, 0, "with its journal renamed too, undo works");
+  t.equal(await sha256File(copy), original);
 });
 
 t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a terminal, lines elsewhere, none with --json)", async (t) => {

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, linkSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import t from "tap";
 import { editInPlace, editToNewFile, hasInterruptedEdit, listEdits, recover, sha256File, undo, undoAll } from "../../lib/edit/editor.js";
@@ -34,7 +34,7 @@ t.test("an in-place edit changes exactly the planned bytes and is recorded", asy
   t.equal(history.provenance, null);
 
   const undone = await undo(path);
-  t.same(undone, { file: path, restored: true, edits: [{ layer: 1, index: 9, scale: 0 }], bytesRestored: 144, rolledBack: 0 });
+  t.same(undone, { file: path, restored: true, edits: [{ layer: 1, index: 9, scale: 0 }], bytesRestored: 144, rolledBack: 0, remaining: [] });
   t.equal(await sha256File(path), sha256(path), "sha256File hashes the whole file");
   t.same(readFileSync(path), original, "undo restores the original byte for byte");
   t.notOk(existsSync(journalPath(path)), "an empty journal is removed");
@@ -200,17 +200,63 @@ t.test("an interrupted edit is rolled back by undo, which says so", async (t) =>
   journal.entries[0]!.state = "pending";
   writeFileSync(journalPath(path), JSON.stringify(journal));
   t.ok(await hasInterruptedEdit(path));
-  t.same(await undo(path), { file: path, restored: true, edits: [], bytesRestored: 0, rolledBack: 1 }, "undo reports the roll-back instead of 'nothing to undo'");
+  t.same(await undo(path), { file: path, restored: true, edits: [], bytesRestored: 0, rolledBack: 1, remaining: [] }, "undo reports the roll-back instead of 'nothing to undo'");
   t.equal(sha256(path), before, "the original is back");
   t.notSame(readFileSync(path), edited);
 });
 
+t.test("an edit interrupted through one name is seen through a hard link and after a rename; undo takes back only it", async (t) => {
+  const dir = t.testdir();
+  const a = writeModel(dir, "a.gguf", SPEC);
+  const first = [{ layer: 0, index: 4, scale: 0 }];
+  await editInPlace(a, first);
+  const afterFirst = sha256(a);
+  await editInPlace(a, [{ layer: 1, index: 7, scale: 0 }]);
+  // the state a kill between journal and commit leaves (the patches written, the entry still pending)
+  const journal = JSON.parse(readFileSync(journalPath(a), "utf8")) as { entries: { state: string }[] };
+  journal.entries[1]!.state = "pending";
+  writeFileSync(journalPath(a), JSON.stringify(journal));
+
+  const b = join(dir, "b.gguf");
+  linkSync(a, b);
+  t.ok(await hasInterruptedEdit(b), "a hard link sees the interrupted edit");
+  const history = await listEdits(b);
+  t.equal(history.journal, journalPath(a), "through the journal of the other name");
+  t.ok(history.journalUnderOtherName);
+  t.same(history.entries.map((e) => e.state), ["committed", "pending"]);
+  await t.rejects(editToNewFile(b, join(dir, "out.gguf"), first), { code: "E_JOURNAL_PENDING", message: /a\.gguf\.debias-journal/ });
+
+  unlinkSync(a);
+  const c = join(dir, "c.gguf");
+  renameSync(b, c);
+  t.ok(await hasInterruptedEdit(c), "so does the file renamed without its journal");
+  const undone = await undo(c);
+  t.match(undone, { rolledBack: 1, edits: [], bytesRestored: 0 }, "undo rolls back the interrupted edit");
+  t.same(undone.remaining.map((e) => e.edits), [first], "and says the first edit remains");
+  t.equal(sha256(c), afterFirst, "the committed edit before it is kept");
+  t.notOk(await hasInterruptedEdit(c));
+  t.same((await undo(c)).edits, first, "the next undo takes back the first edit");
+  t.notOk(existsSync(journalPath(a)), "its emptied journal is removed");
+});
+
+t.test("a journal of another file with the same inode number elsewhere, or of another size, is not taken", async (t) => {
+  const dir = t.testdir();
+  const a = writeModel(dir, "a.gguf", SPEC);
+  await editInPlace(a, [{ layer: 0, index: 4, scale: 0 }]);
+  const b = join(dir, "b.gguf");
+  linkSync(a, b);
+  const journal = JSON.parse(readFileSync(journalPath(a), "utf8")) as { entries: { fileSize: number }[] };
+  journal.entries[0]!.fileSize += 1;
+  writeFileSync(journalPath(a), JSON.stringify(journal));
+  t.equal((await listEdits(b)).journal, journalPath(b), "a recorded size that differs: a reused inode, not this file");
+});
+
 t.test("a journal's leftover temporary file is cleared by the next edit", async (t) => {
   const path = writeModel(t.testdir(), "m.gguf", SPEC);
-  writeFileSync(journalTmpPath(path), "{half written");
+  writeFileSync(journalTmpPath(journalPath(path)), "{half written");
   await editInPlace(path, [{ layer: 0, index: 0, scale: 0 }]);
   await undo(path);
-  t.notOk(existsSync(journalTmpPath(path)));
+  t.notOk(existsSync(journalTmpPath(journalPath(path))));
 });
 
 // A small file system of its own (root only): the copy runs out of space half-way.

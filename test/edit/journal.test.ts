@@ -15,13 +15,16 @@ function journalOf(model: string): Journal {
   return j;
 }
 
+const ID = { dev: "2049", ino: "18446744073709551557" };
+
 t.test("journals round-trip, and a malformed one is refused", async (t) => {
   const model = join(t.testdir(), "m.gguf");
-  t.equal(await readJournal(model), null);
+  const file = journalPath(model);
+  t.equal(await readJournal(file), null);
   const j = journalOf(model);
-  await writeJournal(model, j);
-  t.same(await readJournal(model), j);
-  t.notOk(existsSync(journalTmpPath(model)), "no temporary file is left");
+  await writeJournal(file, j, ID);
+  t.same(await readJournal(file), { ...j, identity: ID }, "stamped with the model's identity, an inode past 2^53 exactly");
+  t.notOk(existsSync(journalTmpPath(file)), "no temporary file is left");
   const patch = j.entries[0]!.patches[0]!;
   const withPatch = (p: object): string => JSON.stringify({ ...j, entries: [{ ...j.entries[0], patches: [{ ...patch, ...p }] }] });
   const cases: [string, string, RegExp][] = [
@@ -34,11 +37,12 @@ t.test("journals round-trip, and a malformed one is refused", async (t) => {
     // Buffer.from would skip the "*" and shift every later byte: the text is refused instead
     ["an invalid character", withPatch({ before: "A*E=" }), /not valid base64/],
     ["an offset past the end", withPatch({ offset: 9 }), /ends at byte 11, past the end of the 10-byte model/],
+    ["an identity of numbers", JSON.stringify({ ...j, identity: { dev: 1, ino: 2 } }), /file identity is malformed/],
   ];
   for (const [what, text, message] of cases) {
-    writeFileSync(journalPath(model), text);
-    await t.rejects(readJournal(model), { code: "E_JOURNAL_CORRUPT", message }, what);
+    writeFileSync(file, text);
+    await t.rejects(readJournal(file), { code: "E_JOURNAL_CORRUPT", message }, what);
   }
-  await writeJournal(model, emptyJournal(model));
-  t.notOk(existsSync(journalPath(model)), "writing an empty journal removes it");
+  await writeJournal(file, emptyJournal(model), ID);
+  t.notOk(existsSync(file), "writing an empty journal removes it");
 });

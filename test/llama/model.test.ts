@@ -1,6 +1,6 @@
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, linkSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import t from "tap";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { fixturePath, manifest, openFixture } from "../helpers/fixtures.js";
@@ -116,4 +116,7 @@ t.test("a model whose in-place edit was interrupted is refused with the command 
   journal.entries[0]!.state = "pending";
   writeFileSync(journalPath(path), JSON.stringify(journal));
   await t.rejects(DebiasModel.load(path), { code: "E_JOURNAL_PENDING", message: /half edited; run `gguf-debias undo .*half\.gguf` to roll it back/ });
+  const link = join(dirname(path), "link.gguf");
+  linkSync(path, link);
+  await t.rejects(DebiasModel.load(link), { code: "E_JOURNAL_PENDING" }, "through a hard link too (the journal is found by device and inode)");
 });

@@ -48,16 +48,16 @@ const seconds = (s: number): string => (s < 60 ? `${s}s` : s < 3600 ? `${Math.fl
 /** Cuts `text` to `width` characters, marking the cut. */
 const fit = (text: string, width: number): string => (text.length <= width ? text : width <= 1 ? "…".slice(0, Math.max(0, width)) : `${text.slice(0, width - 1)}…`);
 
-const BAR = 20;
-
 /** One line no wider than the terminal: what is kept when it is narrow is the count, then the ETA. */
 export function barLine(label: string, run: RunStage | undefined, done: number, total: number, elapsedS: number, etaS: number, width: number): string {
   const { prefix, text } = labelOf(label, run);
   const time = seconds(elapsedS);
-  if (total <= 1) return fit(`${prefix}${fit(text, Math.max(0, width - prefix.length - time.length - 3))} · ${time}`, width - 1);
-  const filled = Math.round((BAR * Math.min(done, total)) / total);
+  if (total <= 1) return fit(`${prefix}${fit(text, Math.max(0, width - 1 - prefix.length - time.length - 3))} · ${time}`, width - 1);
+  // the bar gives way to the label on a narrow terminal
+  const bar = Math.max(6, Math.min(20, Math.floor(width / 8)));
+  const filled = Math.round((bar * Math.min(done, total)) / total);
   const eta = done > 0 && done < total && Number.isFinite(etaS) ? ` · ETA ${seconds(Math.round(etaS))}` : "";
-  const tail = ` ${"█".repeat(filled)}${"░".repeat(BAR - filled)} ${done}/${total} · ${time}${eta}`;
+  const tail = ` ${"█".repeat(filled)}${"░".repeat(bar - filled)} ${done}/${total} · ${time}${eta}`;
   const room = width - 1 - prefix.length - tail.length;
   // too narrow for the bar: the stage, the count and the time still fit
   if (room < 8) return fit(`${prefix}${done}/${total} · ${time}${eta} ${text}`, width - 1);

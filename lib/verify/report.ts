@@ -3,6 +3,8 @@
 import type { GroupMetrics } from "../measure/metrics.js";
 import { templateWarnings } from "../measure/probe-diagnostics.js";
 import type { RunResult } from "../pipeline.js";
+import type { Selection } from "../select/selection.js";
+import { count } from "../text.js";
 
 export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
 
@@ -33,25 +35,51 @@ export function renderReport(result: RunResult): string {
     const kinds = (kind: string) => result.neurons.filter((n) => n.kind === kind).length;
     lines.push(
       result.locate
-        ? `located (thorough search): ${result.neurons.length} candidates zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; one random neuron moves the objective by ±${fixed(result.locate.noise.dBiasStd)} nats`
-        : `ranked (fast search): ${result.neurons.length} candidates by their direct effect on the objective; only sets of them were measured (${result.selection.passes} sets)`,
+        ? `located (thorough search): ${count(result.neurons.length, "candidate")} zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; ${count(result.locate.noise.n, "random neuron")} zeroed the same way move the objective by ±${fixed(result.locate.noise.dBiasStd)} nats (noise floor ${fixed(result.locate.noise.noiseFloor)})`
+        : `ranked (fast search): ${count(result.neurons.length, "candidate")} by their direct effect on the objective; only sets of them were measured (${count(result.selection.passes, "set")})`,
     );
     const chosen = result.selection.pareto.find((p) => p.chosen);
+    const taken = result.selection.steps.filter((s) => s.accepted).length;
     lines.push(
-      `selected ${result.selected.length} neurons, the best set within the budget of a walk of ${result.selection.steps.filter((s) => s.accepted).length} steps (${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,
-      `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${result.selection.budget.maxNeurons} neurons${chosen ? `; on the selection probes the set leaves ${fixed(chosen.bias)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
+      `selected ${count(result.selected.length, "neuron")}, the best set within the budget among the ${count(taken, "step")} the search took (it stopped: ${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,
+      ...stepLines(result.selection),
+      `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${count(result.selection.budget.maxNeurons, "neuron")}${chosen ? `; on the selection probes the set leaves ${fixed(chosen.bias)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
     );
   }
   if (result.randomSets?.heldout ?? result.randomSets?.selection) {
     const r = result.randomSets!;
     const s = (r.heldout ?? r.selection)!;
-    lines.push(`against ${r.sets} random sets of ${r.size} neurons (same layers): gain ${fixed(s.gain)} vs ${fixed(s.randomMean)} ± ${fixed(s.randomStd)} nats, z ${fixed(s.z, 1)}, p ${fixed(s.p, 3)} (${r.heldout ? "held-out" : "selection"} probes)`);
+    // With n random sets the smallest p there is is 1/(n+1): a small n caps it, however large z is.
+    lines.push(`against ${count(r.sets, `random set of ${count(r.size, "neuron")}`, `random sets of ${count(r.size, "neuron")}`)} (same layers): gain ${fixed(s.gain)} vs ${fixed(s.randomMean)} ± ${fixed(s.randomStd)} nats, z ${fixed(s.z, 1)}, p ${fixed(s.p, 3)} (${r.heldout ? "held-out" : "selection"} probes; with ${r.sets} random sets p cannot go below 1/${r.sets + 1} = ${fixed(1 / (r.sets + 1), 3)}, so z decides)`);
   }
   for (const w of templateWarnings(result.before)) lines.push(`probe warning: template ${w.template}: ${w.reasons.join("; ")}`);
   lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
   if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
   lines.push(costLine(result.cost));
   return lines.join("\n");
+}
+
+/**
+ * The search's walk, a line a round: what it took and at what objective and KL, and why the other tries
+ * were not taken (the closest refused one's reason, verbatim).
+ */
+export function stepLines(selection: Pick<Selection, "steps">): string[] {
+  const rounds = [...new Set(selection.steps.map((s) => s.round))];
+  return rounds.map((round) => {
+    const tries = selection.steps.filter((s) => s.round === round);
+    const took = tries.find((s) => s.accepted);
+    const refused = tries.filter((s) => !s.accepted && s.reason).sort((a, b) => a.bias - b.bias);
+    const passed = tries.length - refused.length - (took ? 1 : 0);
+    const closest = refused[0];
+    const what = took
+      ? `took +${count(took.added.length, "neuron")} (${took.added.map((n) => `${n.layer}:${n.index}`).join(" ")}) → ${fixed(took.bias, 3)} nats at KL ${fixed(took.kl, 5)}`
+      : "took nothing";
+    const others = [
+      ...(passed > 0 ? [`${passed} passed but ${passed === 1 ? "was" : "were"} not taken (the walk takes the smallest addition that brings nearly the most)`] : []),
+      ...(closest ? [`${refused.length} refused — the best of them (+${count(closest.added.length, "neuron")}, ${fixed(closest.bias, 3)} nats) because ${closest.reason}`] : []),
+    ];
+    return `  round ${round}: ${what}${others.length ? `; of ${took ? "the other" : "its"} ${count(tries.length - (took ? 1 : 0), "try", "tries")}, ${others.join("; ")}` : ""}`;
+  });
 }
 
 /** The cost in one line: passes, tokens, seconds and peak memory, then per stage. */

@@ -9,6 +9,7 @@ import { factualRight, type BiasScore, type GroupMetrics } from "../measure/metr
 import { objectiveName, objectiveSize, objectiveValue, type ObjectiveKind } from "../select/objective.js";
 import type { RandomComparison } from "../select/random-sets.js";
 import type { Selection } from "../select/selection.js";
+import { count } from "../text.js";
 
 export type VerdictKind = "removed" | "reduced" | "not-localized" | "unmeasurable" | "absent";
 
@@ -113,7 +114,7 @@ export function verdictOf(before: BiasScore, after: BiasScore, edited: number, o
   const name = objectiveName(objective);
   const where = judgedOn === "heldout" ? "held-out probes" : "the selection probes (the dataset holds no held-out ones)";
   const base = { objective, judgedOn, before: objectiveValue(before.splits[judgedOn], objective), after: objectiveValue(after.splits[judgedOn], objective), reduction, z };
-  const budget = `KL ≤ ${selection.budget.maxKl} nats, factual margin ≥ ${selection.budget.minFactualRatio} of the original, ≤ ${selection.budget.maxNeurons} neurons`;
+  const budget = `KL ≤ ${selection.budget.maxKl} nats, factual margin ≥ ${selection.budget.minFactualRatio} of the original, ≤ ${count(selection.budget.maxNeurons, "neuron")}`;
   if (edited === 0) {
     return {
       ...base,
@@ -121,8 +122,8 @@ export function verdictOf(before: BiasScore, after: BiasScore, edited: number, o
       sentence: `Within the damage budget (${budget}), the search found no set of FFN neurons that narrows the ${name} on the selection probes by more than random neurons do and holds on every fold (${selection.stopped}). So this bias is not held by FFN neurons that can be edited within this budget.${beyondBudget(selection)} Nothing was edited.`,
     };
   }
-  const versus = comparison ? `; ${random!.sets} random sets of ${random!.size} neurons from the same layers narrowed it by ${nats(comparison.randomMean)} ± ${nats(comparison.randomStd)} nats (z = ${z === null ? "—" : z.toFixed(1)})` : "";
-  const what = `${edited} FFN neurons narrowed the ${name} on ${where} from ${nats(base.before)} to ${nats(base.after)} nats (−${percent(reduction)})${versus}`;
+  const versus = comparison ? `; ${count(random!.sets, "random set", "random sets")} of ${count(random!.size, "neuron")} from the same layers narrowed it by ${nats(comparison.randomMean)} ± ${nats(comparison.randomStd)} nats (z = ${z === null ? "—" : z.toFixed(1)})` : "";
+  const what = `${count(edited, "FFN neuron")} narrowed the ${name} on ${where} from ${nats(base.before)} to ${nats(base.after)} nats (−${percent(reduction)})${versus}`;
   const significant = z === null ? comparison !== null && comparison.gain > comparison.randomMean : z >= minZ;
   const margin0 = before.factualMargin ?? 0;
   const factualLoss = margin0 > 0 ? Math.max(0, 1 - (after.factualMargin ?? 0) / margin0) : 0;

@@ -1,7 +1,7 @@
 // The checks every command makes before opening a path the user named, so each mistake has one code
 // and one sentence wherever it is made, and nothing ever blocks on opening a FIFO or a device.
 import { constants } from "node:fs";
-import { access, realpath, stat } from "node:fs/promises";
+import { access, open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "./errors.js";
 import { findJournal, journalPath } from "./edit/journal.js";
@@ -22,6 +22,48 @@ export async function regularFile(path: string, what = "file"): Promise<string> 
     throw new DebiasError("E_NOT_A_FILE", `The ${what} ${path} is ${kind}, not a regular file.`);
   }
   return real;
+}
+
+const MiB = 2 ** 20;
+const size = (bytes: number): string => (bytes >= MiB ? `${(bytes / MiB).toFixed(1)} MiB` : `${bytes} bytes`);
+
+/**
+ * The bytes of a file the user named (a dataset, a neutral text, a run result), read whole. Refused
+ * before it is opened unless it is a regular file, opened without blocking and checked again on the
+ * descriptor (a path swapped for a FIFO meanwhile never blocks), and refused with E_FILE_TOO_LARGE
+ * past `limit` bytes, which the caller sets to what it can hold in memory, before more than that is read.
+ */
+export async function readUserFile(path: string, what: string, limit: number): Promise<Buffer> {
+  const real = await regularFile(path, what);
+  let fh: FileHandle;
+  try {
+    fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new DebiasError("E_FILE_OPEN", `Cannot open the ${what} ${path}: ${(err as Error).message}.`, { cause: err });
+  }
+  const tooLarge = (bytes: string) => new DebiasError("E_FILE_TOO_LARGE", `The ${what} ${path} is ${bytes}, more than the ${size(limit)} it may be.`);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new DebiasError("E_NOT_A_FILE", `The ${what} ${path} is not a regular file.`);
+    if (st.size > limit) throw tooLarge(size(st.size));
+    // read to the end rather than to the size seen: a file still growing is caught too
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(MiB, limit + 1 - length));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      length += bytesRead;
+      if (length > limit) throw tooLarge(`over ${size(limit)}`);
+    }
+    return Buffer.concat(chunks, length);
+  } catch (err) {
+    if (err instanceof DebiasError) throw err;
+    throw new DebiasError("E_IO", `Reading the ${what} ${path} failed: ${(err as Error).message}.`, { cause: err });
+  } finally {
+    await fh.close();
+  }
 }
 
 /** A path a command will write, named as the user knows it. */

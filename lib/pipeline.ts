@@ -1,7 +1,8 @@
 // The whole job: measure, locate, select, check the chosen set against random sets, edit only when the
 // held-out numbers say the edit helps, then re-open the edited file and measure again — and say plainly
 // what neuron editing could and could not do.
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
+import { readUserFile } from "./files.js";
 import { basename, resolve } from "node:path";
 import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender, type Probe } from "./measure/dataset.js";
 import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
@@ -27,14 +28,12 @@ export interface Workload {
   neutralText: string[];
 }
 
+/** Far more than a neutral text may predict (NeutralText's bound), so a huge file is refused before it is split. */
+const MAX_NEUTRAL_FILE_BYTES = 4 * 2 ** 20;
+
 /** Neutral sentences from a text file: one a line, blank lines skipped. */
 export async function readNeutralText(file: string): Promise<string[]> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (err) {
-    throw new DebiasError("E_NEUTRAL_TEXT", `Cannot read the neutral text file ${file}: ${(err as Error).message}.`, { cause: err });
-  }
+  const bytes = await readUserFile(file, "neutral text file", MAX_NEUTRAL_FILE_BYTES);
   let text: string;
   try {
     // NUL bytes are valid UTF-8, but no text holds them: a model file given by mistake does.

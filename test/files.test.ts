@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { linkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { checkDestinations, regularFile } from "../lib/files.js";
+import { checkDestinations, readUserFile, regularFile } from "../lib/files.js";
 
 t.test("a path the user names is a regular file, resolved through links, or one clear refusal", async (t) => {
   const dir = t.testdir();
@@ -44,4 +44,16 @@ t.test("no path a command writes is a file it reads, its journal or another of i
   await t.rejects(checkDestinations(sources, [out(join(dir, "old.html"), "report", false)]), { code: "E_DST_EXISTS", message: /allow overwriting/ });
   await t.rejects(checkDestinations(sources, [out(join(dir, "missing", "o.gguf"))]), { code: "E_DST_DIR", message: /does not exist/ });
   await t.rejects(checkDestinations(sources, [out(dir)]), { code: "E_NOT_A_FILE" });
+});
+
+t.test("a user file is read whole up to its limit, never from a pipe", async (t) => {
+  const dir = t.testdir();
+  const file = join(dir, "text");
+  writeFileSync(file, "x".repeat(3 * 2 ** 20));
+  t.equal((await readUserFile(file, "text", 3 * 2 ** 20)).length, 3 * 2 ** 20, "a file at the limit, read in chunks");
+  await t.rejects(readUserFile(file, "text", 3 * 2 ** 20 - 1), { code: "E_FILE_TOO_LARGE" }, "one byte more");
+  await t.rejects(readUserFile(file, "text", 2 * 2 ** 20), { code: "E_FILE_TOO_LARGE", message: /^The text .*text is 3\.0 MiB, more than the 2\.0 MiB it may be\.$/ });
+  const fifo = join(dir, "fifo");
+  spawnSync("mkfifo", [fifo]);
+  await t.rejects(readUserFile(fifo, "neutral text", 10), { code: "E_NOT_A_FILE", message: /^The neutral text .*fifo is a pipe, not a regular file\.$/ });
 });

@@ -1,8 +1,6 @@
-import { readFile } from "node:fs/promises";
 import type { CommandModule } from "yargs";
-import { DebiasError } from "../../lib/errors.js";
-import type { RunResult } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
+import { readRunResult } from "../../lib/verify/run-result.js";
 import { writeHtmlReport } from "../../lib/verify/html-report.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";
 import { checkDestinations } from "../../lib/files.js";
@@ -17,15 +15,7 @@ export const reportCommand: CommandModule<CommonArgs, CommonArgs & { result: str
       .option("overwrite", { type: "boolean", default: false, describe: "Replace the HTML file if it exists" }),
   handler: (args) =>
     handle(args, async () => {
-      let result: RunResult;
-      try {
-        result = JSON.parse(await readFile(args.result, "utf8")) as RunResult;
-      } catch (err) {
-        throw new DebiasError("E_RUN_RESULT", `cannot read the run result ${args.result}: ${(err as Error).message}`);
-      }
-      if (!result.before || !result.after || !result.verdict) throw new DebiasError("E_RUN_RESULT", `${args.result} is not the output of \`gguf-debias run --json\``);
-      if (typeof result.written !== "boolean" || !result.cost) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no stereotype gap, no verdict numbers): run it again`);
-      if (typeof result.provenance !== "object" || result.provenance === null) throw new DebiasError("E_RUN_RESULT", `${args.result} was written by an older gguf-debias (no command, versions or hashes): run it again`);
+      const result = await readRunResult(args.result);
       const text = renderReport(result);
       if (args.html) {
         // never over the result it reads, nor over the models the run read or wrote

@@ -9,10 +9,10 @@
 // with several strings, e.g. female names) and in-domain neutral text. The v2 fields are accepted in a v1
 // file too (so a validated dataset always validates again); what the version switches is listed at
 // `validateDataset`.
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 
 import { DebiasError } from "../errors.js";
+import { readUserFile } from "../files.js";
 import { packageRoot } from "../package-root.js";
 
 export const LABELS = ["stereotyped", "neutral", "factual"] as const;
@@ -23,6 +23,11 @@ export const SPLITS = ["selection", "heldout"] as const;
 export type Split = (typeof SPLITS)[number];
 /** The newest dataset format version this code reads. */
 export const DATASET_VERSION = 2;
+
+/** Most probes a dataset may make: 25 times the bundled CommonWords (1,986). */
+export const MAX_PROBES = 50_000;
+/** Far more than a dataset within MAX_PROBES needs (the bundled one is 45 KB): refused before it is parsed. */
+const MAX_DATASET_BYTES = 16 * 2 ** 20;
 
 /** Placeholder a template's text must contain; every occurrence is replaced by the word. */
 export const WORD_PLACEHOLDER = "{word}";
@@ -115,12 +120,7 @@ export function bundledDatasetPaths(): Record<"commonwords" | "tinystories", str
 
 /** Reads and validates a dataset file (default: the bundled CommonWords dataset). */
 export async function loadDataset(file: string = defaultDatasetPath()): Promise<BiasDataset> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new DebiasError("E_DATASET_UNREADABLE", `Cannot read the dataset file ${file}: ${(err as Error).message}.`, { cause: err });
-  }
+  const text = (await readUserFile(file, "dataset file", MAX_DATASET_BYTES)).toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -328,6 +328,12 @@ export function validateDataset(value: unknown, source: string): BiasDataset {
     if (!templates.some((t) => appliesTo(t, category))) {
       fail("E_DATASET_UNCOVERED_CATEGORY", `${source}: no template applies to the category "${category}", so its words would never be probed.`);
     }
+  }
+  // every probe is tokenized, evaluated and scored in one go: 100k words (478k probes) took 2 GB
+  const perCategory = new Map([...categories].map((c) => [c, templates.reduce((n, t) => n + (appliesTo(t, c) ? t.targets.length : 0), 0)]));
+  const nProbes = words.reduce((n, w) => n + perCategory.get(w.category)!, 0);
+  if (nProbes > MAX_PROBES) {
+    fail("E_DATASET_TOO_LARGE", `${source} makes ${nProbes} probes (each word with each template that applies, once per target pair), more than the ${MAX_PROBES} measured in bounded memory; split it into smaller datasets.`);
   }
   const byText = new Map(words.map((w) => [w.word, w]));
   for (const template of templates) {

@@ -38,14 +38,31 @@ function argmax(row: Float32Array): number {
   return best;
 }
 
+/**
+ * Most positions a neutral text may predict. A run holds a next-token distribution (the whole vocabulary
+ * in float32) per position, for the original and again for a verified edit (20k sentences took 1.6 GB):
+ * at most 8,192 positions (the bundled text is about 520 on Llama 3's tokenizer, 1,357 on the fixtures'),
+ * and fewer where 1 GiB holds fewer rows (2,093 at a 128k vocabulary).
+ */
+export const MAX_NEUTRAL_POSITIONS = 8192;
+const MAX_NEUTRAL_MATRIX_BYTES = 2 ** 30;
+
 export class NeutralText {
   readonly prompts: Int32Array[];
   readonly positions: PromptPosition[];
   readonly #next: number[];
 
+  /** Throws E_NEUTRAL_TOO_LONG where the text predicts more positions than fit the bound above for this vocabulary. */
   constructor(model: DebiasModel, sentences: readonly string[]) {
     this.prompts = sentences.map((s) => model.tokenize(s)).filter((tokens) => tokens.length >= 2);
     if (this.prompts.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", "the neutral text holds no sentence of two or more tokens");
+    const nVocab = model.facts.nVocab;
+    const limit = Math.min(MAX_NEUTRAL_POSITIONS, Math.floor(MAX_NEUTRAL_MATRIX_BYTES / (4 * nVocab)));
+    const predicted = this.prompts.reduce((sum, tokens) => sum + tokens.length - 1, 0);
+    if (predicted > limit) {
+      throw new DebiasError("E_NEUTRAL_TOO_LONG",
+        `The neutral text predicts ${predicted} tokens (${this.prompts.length} sentences); at most ${limit} fit in bounded memory on this ${nVocab}-token vocabulary (each holds a distribution over the whole vocabulary): give fewer or shorter sentences.`);
+    }
     this.positions = this.prompts.flatMap((tokens, prompt) => Array.from({ length: tokens.length - 1 }, (_, position) => ({ prompt, position })));
     this.#next = this.positions.map(({ prompt, position }) => this.prompts[prompt]![position + 1]!);
   }

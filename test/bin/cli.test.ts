@@ -1,6 +1,6 @@
 // The CLI as a user meets it: JSON on stdout that other tools can parse, progress on stderr, one sentence
 // and a non-zero exit code on bad input, and the edit → inspect → undo round trip on a real file.
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -172,7 +172,7 @@ t.test("a model renamed without its journal, and an interrupted edit: inspect an
   t.equal(await sha256File(copy), original);
 });
 
-t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a terminal, lines elsewhere, none with --json)", async (t) => {
+t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a terminal, lines elsewhere, none with --quiet)", async (t) => {
   const score = await gguf("score", "--json");
   t.equal(score.code, 0, score.stderr);
   const result = JSON.parse(score.stdout);
@@ -183,16 +183,16 @@ t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a t
   t.equal(located.code, 0, located.stderr);
   const neurons = JSON.parse(located.stdout).neurons;
   t.match(neurons[0], { layer: Number, index: Number, dla: Number, causal: { dBias: Number, dFactual: Number, kl: Number }, kind: /^(gender|general|other)$/ });
-  t.equal(located.stderr, "", "--json: no progress");
+  t.match(located.stderr, /zeroing \d+ candidates/, "--json: progress still on stderr");
   const plain = await gguf("locate", "--candidates", "4", "--threads", "1");
-  t.match(plain.stderr, /^direct effects \(\d+ s\)\n[\s\S]*zeroing candidates one by one: \d+\/\d+ \(\d+ s\)\n/, "without a terminal: one line per stage and per tenth of a long one");
+  t.match(plain.stderr, /^direct effects \(\d+ s\)\n[\s\S]*zeroing \d+ candidates and \d+ random neurons \(the noise floor\) one by one: \d+\/\d+ \(\d+ s\)\n/, "without a terminal: one line per stage and per tenth of a long one");
   t.ok(plain.stderr.split("\n").length < 40, "a handful of lines, not one per step");
   t.equal((await gguf("locate", "--candidates", "4", "--threads", "1", "--quiet")).stderr, "", "--quiet: none");
   // a pseudo-terminal from util-linux's script(1): the bar, an ETA, then the result on a clean line
   const tty = await promisify(execFile)("script", ["-qc", `${process.execPath} ${cli} locate --candidates 4 --threads 1`, "/dev/null"]).catch(() => null);
   if (tty === null) return t.comment("script(1) is not available: the terminal bar is not tested");
-  t.match(tty.stdout, /zeroing candidates one by one [█░]+ \d+\/\d+ · \d+s · ETA/, "a bar with count, elapsed time and ETA");
-  t.match(tty.stdout, /\x1b\[2K\d+ gender, \d+ general/, "the bar is cleared before the result");
+  t.match(tty.stdout, /zeroing \d+ candidates.* [█░]+ \d+\/\d+ · \d+s · ETA/, "a bar with count, elapsed time and ETA");
+  t.match(tty.stdout, /\x1b\[2K\d+ candidates zeroed one at a time/, "the bar is cleared before the result");
 });
 
 t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchanged", async (t) => {
@@ -233,7 +233,29 @@ t.test("a run whose selection is empty: exit 0, a JSON verdict, the input unchan
   writeFileSync(join(dir, "old.json"), JSON.stringify({ before: {}, after: {}, verdict: {} }));
   const old = await gguf("report", join(dir, "old.json"));
   t.equal(old.code, 1);
-  t.match(old.stderr, /older gguf-debias/);
+  t.match(old.stderr, /is not a `gguf-debias run --json` result this version can read \(file is missing\); run it again/);
+});
+
+t.test("report and the readers of user files: a missing, piped or malformed file is one clear error, also under --json", async (t) => {
+  const dir = mkdtempSync(join(scratch, "inputs-"));
+  const nope = await gguf("report", join(dir, "nope.json"), "--json");
+  t.equal(nope.code, 1);
+  t.match(JSON.parse(nope.stdout), { error: { code: "E_FILE_NOT_FOUND", message: /nope\.json does not exist/ } });
+  const malformed = JSON.parse(readFileSync(join(FIXTURES, "run-result.json"), "utf8")) as { after: { splits?: unknown }; edited: unknown };
+  delete malformed.after.splits;
+  malformed.edited = null;
+  writeFileSync(join(dir, "bad.json"), JSON.stringify(malformed));
+  const bad = await gguf("report", join(dir, "bad.json"), "--json");
+  t.equal(bad.code, 1);
+  t.match(JSON.parse(bad.stdout), { error: { code: "E_RUN_RESULT", message: /after\.splits is missing/ } });
+  t.notMatch(bad.stderr, /TypeError|\n\s+at /, "no stack trace");
+  const fifo = join(dir, "fifo");
+  execFileSync("mkfifo", [fifo]);
+  for (const args of [["report", fifo], ["score", "--dataset", fifo, "--threads", "1"], ["score", "--neutral", fifo, "--threads", "1"]]) {
+    const r = await gguf(...args, "--json");
+    t.equal(r.code, 1, `${args[0]} ${args[1]}: refused, not blocked on`);
+    t.match(JSON.parse(r.stdout), { error: { code: "E_NOT_A_FILE", message: /fifo is a pipe, not a regular file/ } });
+  }
 });
 
 t.test("numeric options are checked before any work", async (t) => {
@@ -247,7 +269,7 @@ t.test("numeric options are checked before any work", async (t) => {
 t.test("--neutral: the model's own domain text for KL", async (t) => {
   const missing = await gguf("locate", "--neutral", join(scratch, "nope.txt"), "--candidates", "2");
   t.equal(missing.code, 1);
-  t.match(missing.stderr, /neutral text file .*nope\.txt.*\[E_NEUTRAL_TEXT\]/);
+  t.match(missing.stderr, /neutral text file .*nope\.txt does not exist.*\[E_FILE_NOT_FOUND\]/);
   const text = join(scratch, "neutral.txt");
   writeFileSync(text, "the cat sat on the mat .\n\nthe dog is near the house .\n");
   const located = await gguf("locate", "--neutral", text, "--candidates", "2", "--threads", "1", "--json");

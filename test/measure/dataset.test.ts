@@ -1,5 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +9,7 @@ import t from "tap";
 
 import type { BiasDataset, Probe } from "../../lib/measure/dataset.js";
 import type { ManifestDataset } from "../../lib/measure/dataset.js";
-import { bundledDatasetPaths, datasetFromManifest, defaultDatasetPath, LABELS, loadDataset, probes, validateDataset } from "../../lib/measure/dataset.js";
+import { bundledDatasetPaths, datasetFromManifest, defaultDatasetPath, LABELS, loadDataset, MAX_PROBES, probes, validateDataset } from "../../lib/measure/dataset.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const manifestFile = path.join(repoRoot, "test", "fixtures", "manifest.json");
@@ -314,7 +315,7 @@ t.test("loadDataset on user files", async (t) => {
   const broken = path.join(dir, "broken.json");
   await writeFile(broken, "{ not json");
   await t.rejects(loadDataset(broken), { code: "E_DATASET_INVALID_JSON" });
-  await t.rejects(loadDataset(path.join(dir, "missing.json")), { code: "E_DATASET_UNREADABLE" });
+  await t.rejects(loadDataset(path.join(dir, "missing.json")), { code: "E_FILE_NOT_FOUND" });
 });
 
 t.test("datasetFromManifest", async (t) => {
@@ -376,4 +377,24 @@ t.test("the fixture manifest's dataset", { skip: existsSync(manifestFile) ? fals
     const expected = w.label === "stereotyped" ? ((w.pFemale ?? 0.5) > 0.5 ? "female" : "male") : undefined;
     if (dataset.words[i]!.direction !== expected) t.fail(`${w.word}: direction ${dataset.words[i]!.direction}, pFemale ${w.pFemale}`);
   });
+});
+
+t.test("a dataset is read in bounded memory: pipes, huge files and too many probes are refused at once", async (t) => {
+  const dir = t.testdir();
+  const fifo = path.join(dir, "fifo.json");
+  execFileSync("mkfifo", [fifo]);
+  await t.rejects(loadDataset(fifo), { code: "E_NOT_A_FILE", message: /^The dataset file .*fifo\.json is a pipe, not a regular file\.$/ }, "a FIFO is refused, not waited on");
+  await t.rejects(loadDataset("/dev/urandom"), { code: "E_NOT_A_FILE", message: /is a device/ }, "a device is never read");
+  const huge = path.join(dir, "huge.json");
+  await writeFile(huge, "");
+  await truncate(huge, 17 * 2 ** 20);
+  await t.rejects(loadDataset(huge), { code: "E_FILE_TOO_LARGE", message: /^The dataset file .*huge\.json is 17\.0 MiB, more than the 16\.0 MiB it may be\.$/ });
+
+  const bundled = JSON.parse(await readFile(defaultDatasetPath(), "utf8")) as { words: { word: string }[] };
+  const perWord = probes(await loadDataset()).length / bundled.words.length;
+  const n = Math.ceil(MAX_PROBES / perWord) + bundled.words.length;
+  const words = Array.from({ length: n }, (_, i) => ({ ...bundled.words[i % bundled.words.length]!, word: `${bundled.words[i % bundled.words.length]!.word}${i}` }));
+  const many = path.join(dir, "many.json");
+  await writeFile(many, JSON.stringify({ ...bundled, words }));
+  await t.rejects(loadDataset(many), { code: "E_DATASET_TOO_LARGE", message: /makes \d+ probes .* more than the 50000 measured in bounded memory/ });
 });

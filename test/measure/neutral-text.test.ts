@@ -1,5 +1,5 @@
 import t from "tap";
-import { compareRuns, defaultNeutralSentences, NeutralText } from "../../lib/measure/neutral-text.js";
+import { compareRuns, defaultNeutralSentences, MAX_NEUTRAL_POSITIONS, NeutralText } from "../../lib/measure/neutral-text.js";
 import { klDivergence } from "../../lib/measure/metrics.js";
 import { manifest, openFixture } from "../helpers/fixtures.js";
 
@@ -48,4 +48,15 @@ t.test("the bundled neutral text", async (t) => {
   const lines = defaultNeutralSentences();
   t.ok(lines.length >= 40, `${lines.length} sentences`);
   t.notOk(lines.some((l) => /\b(he|she|his|her|him|man|woman|men|women|boy|girl|mother|father)\b/i.test(l)), "no gendered word");
+});
+
+t.test("a neutral text too long for bounded memory is refused before anything is evaluated", async (t) => {
+  const { DebiasModel } = await import("../../lib/llama/model.js");
+  const { fixturePath } = await import("../helpers/fixtures.js");
+  const model = await DebiasModel.load(fixturePath("llama-localized"));
+  t.teardown(() => model.dispose());
+  const bundled = new NeutralText(model, defaultNeutralSentences());
+  t.ok(bundled.positions.length * 4 <= MAX_NEUTRAL_POSITIONS, `the bundled text (${bundled.positions.length} positions) fits four times over`);
+  const many = Array.from({ length: 20_000 }, (_, i) => `${sentences[i % sentences.length]} (${i})`);
+  t.throws(() => new NeutralText(model, many), { code: "E_NEUTRAL_TOO_LONG", message: /^The neutral text predicts \d+ tokens \(20000 sentences\); at most 8192 fit in bounded memory on this 824-token vocabulary/ });
 });

@@ -14,6 +14,11 @@ const LLAMA_MAX_EXPERTS = 1024;
 const TENSOR_ALIGNMENT = 32;
 // gguf.cpp checks each key against all before it: 100k keys took 23 s to load; real models have < 1000
 const MAX_KV_COUNT = 4096;
+// gguf.cpp checks each tensor name against all before it too: 100k tiny tensors took 79-174 s to be
+// refused. llama.cpp loads only the tensors its architecture creates (a file with any other is refused),
+// a few dozen a layer at most (Gemma 3n: 24) and some beside the layers (WavTokenizer: about 150).
+const MAX_TENSORS_PER_LAYER = 64;
+const MAX_OTHER_TENSORS = 256;
 const ROPE_SCALING_TYPES = ["none", "linear", "yarn", "longrope"];
 // Architectures whose graph asserts that RoPE covers the whole head (src/models/*.cpp with
 // `GGML_ASSERT(n_embd_head == n_rot)`, named as llama-arch.cpp names them); the others allow partial RoPE.
@@ -51,10 +56,17 @@ function numbers(file: GgufFile, key: string): number[] | undefined {
 
 const maxOf = (xs: number[] | undefined): number => (xs && xs.length > 0 ? Math.max(...xs) : 0);
 
+function checkTensorCount(file: GgufFile, layers: number): void {
+  const most = MAX_TENSORS_PER_LAYER * layers + MAX_OTHER_TENSORS;
+  if (file.tensors.length > most) {
+    refuse(file, `it has ${file.tensors.length} tensors, more than the ${most} an architecture creates for ${layers} layers (llama.cpp's loader would take minutes to refuse them)`);
+  }
+}
+
 export function checkLoadable(file: GgufFile): void {
   if (file.kvs.length > MAX_KV_COUNT) refuse(file, `it has ${file.kvs.length} metadata keys, more than the ${MAX_KV_COUNT} llama.cpp's loader handles in reasonable time`);
   const arch = file.arch;
-  if (arch === undefined) return; // llama.cpp reports a missing architecture itself
+  if (arch === undefined) return checkTensorCount(file, LLAMA_MAX_LAYERS); // llama.cpp reports a missing architecture itself
   const key = (name: string): string => `${arch}.${name}`;
 
   for (const t of file.tensors) {
@@ -67,6 +79,7 @@ export function checkLoadable(file: GgufFile): void {
   if (layers && (layers.length !== 1 || !Number.isInteger(layers[0]) || layers[0]! < 1 || layers[0]! > LLAMA_MAX_LAYERS)) {
     refuse(file, `${key("block_count")} must be one whole number from 1 to ${LLAMA_MAX_LAYERS}`);
   }
+  checkTensorCount(file, layers?.[0] ?? LLAMA_MAX_LAYERS);
   if (maxOf(numbers(file, key("nextn_predict_layers"))) > maxOf(layers)) refuse(file, `${key("nextn_predict_layers")} exceeds ${key("block_count")}`);
 
   const experts = maxOf(numbers(file, key("expert_count")));

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import t from "tap";
 import { GgufValueType as V, type GgufArray, type GgufKv } from "../../lib/edit/format.js";
 import { openGguf } from "../../lib/edit/reader.js";
-import { reheader } from "../../lib/edit/writer.js";
+import { ggmlTypeByName } from "../../lib/edit/ggml-types.js";
+import { buildGguf, reheader } from "../../lib/edit/writer.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { fixturePath } from "../helpers/fixtures.js";
 
@@ -57,4 +58,13 @@ t.test("the unmodified model and a harmless change still load", async (t) => {
     t.notOk("tokenizer.ggml.tokens" in model.facts.meta, "long lists are left out");
     model.dispose();
   }
+});
+
+t.test("more tensors than the layers can use are refused before llama.cpp's quadratic name check", async (t) => {
+  const f32 = ggmlTypeByName("F32")!;
+  const tensors = file.tensors.map((x) => ({ name: x.name, ne: x.ne, type: x.type, data: bytes.subarray(x.absoluteOffset, x.absoluteOffset + x.byteSize) }));
+  const extra = Array.from({ length: 100_000 }, (_, i) => ({ name: `extra.${i}`, ne: [1], type: f32, data: Buffer.alloc(4) }));
+  const path = join(dir, "many-tensors.gguf");
+  writeFileSync(path, buildGguf(file.kvs, [...tensors, ...extra]));
+  await t.rejects(DebiasModel.load(path), { code: "E_MODEL_INVALID", message: /it has 100039 tensors, more than the 512 an architecture creates for 4 layers/ });
 });

@@ -256,3 +256,12 @@ t.test("a dataset without directions takes each stereotyped word's from the orig
   );
   t.same([...inferredDirections(score)], [["nurse", "female"], ["pilot", "male"]]);
 });
+
+t.test("a neutral text file is read only up to 1 MiB, so a huge line is never tokenized", async (t) => {
+  const { readNeutralText } = await import("../lib/pipeline.js");
+  const { truncateSync, writeFileSync } = await import("node:fs");
+  const file = join(t.testdir(), "long.txt");
+  writeFileSync(file, "");
+  truncateSync(file, 10 * 2 ** 20);
+  await t.rejects(readNeutralText(file), { code: "E_FILE_TOO_LARGE", message: /^The neutral text file .*long\.txt is 10\.0 MiB, more than the 1\.0 MiB it may be\.$/ });
+});

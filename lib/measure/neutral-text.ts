@@ -54,15 +54,22 @@ export class NeutralText {
 
   /** Throws E_NEUTRAL_TOO_LONG where the text predicts more positions than fit the bound above for this vocabulary. */
   constructor(model: DebiasModel, sentences: readonly string[]) {
-    this.prompts = sentences.map((s) => model.tokenize(s)).filter((tokens) => tokens.length >= 2);
-    if (this.prompts.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", "the neutral text holds no sentence of two or more tokens");
     const nVocab = model.facts.nVocab;
     const limit = Math.min(MAX_NEUTRAL_POSITIONS, Math.floor(MAX_NEUTRAL_MATRIX_BYTES / (4 * nVocab)));
-    const predicted = this.prompts.reduce((sum, tokens) => sum + tokens.length - 1, 0);
-    if (predicted > limit) {
-      throw new DebiasError("E_NEUTRAL_TOO_LONG",
-        `The neutral text predicts ${predicted} tokens (${this.prompts.length} sentences); at most ${limit} fit in bounded memory on this ${nVocab}-token vocabulary (each holds a distribution over the whole vocabulary): give fewer or shorter sentences.`);
+    this.prompts = [];
+    let predicted = 0;
+    // sentence by sentence, so a text far too long is refused without tokenizing all of it
+    for (const [i, sentence] of sentences.entries()) {
+      const tokens = model.tokenize(sentence);
+      if (tokens.length < 2) continue;
+      this.prompts.push(tokens);
+      predicted += tokens.length - 1;
+      if (predicted > limit) {
+        throw new DebiasError("E_NEUTRAL_TOO_LONG",
+          `The neutral text predicts more than ${limit} tokens (${predicted} by sentence ${i + 1} of ${sentences.length}), the most that fit in bounded memory on this ${nVocab}-token vocabulary (each holds a distribution over the whole vocabulary): give fewer or shorter sentences.`);
+      }
     }
+    if (this.prompts.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", "the neutral text holds no sentence of two or more tokens");
     this.positions = this.prompts.flatMap((tokens, prompt) => Array.from({ length: tokens.length - 1 }, (_, position) => ({ prompt, position })));
     this.#next = this.positions.map(({ prompt, position }) => this.prompts[prompt]![position + 1]!);
   }

@@ -58,5 +58,5 @@ t.test("a neutral text too long for bounded memory is refused before anything is
   const bundled = new NeutralText(model, defaultNeutralSentences());
   t.ok(bundled.positions.length * 4 <= MAX_NEUTRAL_POSITIONS, `the bundled text (${bundled.positions.length} positions) fits four times over`);
   const many = Array.from({ length: 20_000 }, (_, i) => `${sentences[i % sentences.length]} (${i})`);
-  t.throws(() => new NeutralText(model, many), { code: "E_NEUTRAL_TOO_LONG", message: /^The neutral text predicts \d+ tokens \(20000 sentences\); at most 8192 fit in bounded memory on this 824-token vocabulary/ });
+  t.throws(() => new NeutralText(model, many), { code: "E_NEUTRAL_TOO_LONG", message: /^The neutral text predicts more than 8192 tokens \(\d+ by sentence \d+ of 20000\), the most that fit in bounded memory on this 824-token vocabulary/ });
 });

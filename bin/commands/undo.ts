@@ -1,6 +1,7 @@
 import type { CommandModule } from "yargs";
 import { sha256File, undo, undoAll } from "../../lib/edit/editor.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
+import { count } from "../../lib/text.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";
 
 export const undoCommand: CommandModule<CommonArgs, CommonArgs & { model: string; all: boolean }> = {
@@ -16,11 +17,11 @@ export const undoCommand: CommandModule<CommonArgs, CommonArgs & { model: string
       const out = { file: args.model, restored: true, undone, rolledBack, bytesRestored: results.reduce((n, r) => n + r.bytesRestored, 0), remaining, sha256: await sha256File(args.model) };
       const neurons = (edits: readonly NeuronEdit[]) => edits.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ");
       printResult(args, out, () => [
-        ...(rolledBack > 0 ? [`rolled back ${rolledBack} interrupted edit(s) of ${out.file}: the file is as it was before them`] : []),
-        ...(undone > 0 ? [`restored ${out.bytesRestored} bytes of ${out.file} (${undone} edit(s) undone)`] : []),
+        ...(rolledBack > 0 ? [`rolled back ${count(rolledBack, "interrupted edit")} of ${out.file}: the file is as it was before them`] : []),
+        ...(undone > 0 ? [`restored ${count(out.bytesRestored, "byte")} of ${out.file} (${count(undone, "edit")} undone)`] : []),
         remaining.length === 0
           ? "no in-place edit remains recorded"
-          : `${remaining.length} earlier edit(s) remain, oldest first (\`gguf-debias undo ${out.file}\` takes back the last): ${remaining.map((e) => `${e.createdAt} ${neurons(e.edits)}`).join("; ")}`,
+          : `${count(remaining.length, "earlier edit")} ${remaining.length === 1 ? "remains" : "remain"}, oldest first (\`gguf-debias undo ${out.file}\` takes back the last): ${remaining.map((e) => `${e.createdAt} ${neurons(e.edits)}`).join("; ")}`,
         `sha256 ${out.sha256}`,
       ].join("\n"));
     }),

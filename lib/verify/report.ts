@@ -8,9 +8,11 @@ import { count } from "../text.js";
 
 export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
 
+/** Rows under a header row: columns of numbers aligned right, of words left. */
 export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ")).join("\n");
+  const numeric = rows[0]!.map((_, c) => c > 0 && rows.slice(1).every((r) => /^([-+−]?[\d.,]+(e[-+]?\d+)?%?|—)?$/.test(r[c] ?? "")));
+  return rows.map((r) => r.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join("  ").trimEnd()).join("\n");
 }
 
 export function renderReport(result: RunResult): string {

@@ -51,7 +51,7 @@ t.test("edit in place, inspect, undo: back to the original bytes", async (t) => 
   const inspect = JSON.parse((await gguf("inspect", model, "--json")).stdout);
   t.equal(inspect.edits.length, 1, "inspect lists the edit");
   const human = (await gguf("inspect", model)).stdout;
-  t.match(human, /1 in-place edit\(s\)[\s\S]*undo[\s\S]*\.debias-journal[\s\S]*committed .* 1:5 2:9×0\.5/, "the human output is a table of edits, with the undo command and where the record lives");
+  t.match(human, /1 in-place edit, oldest first[\s\S]*undo[\s\S]*\.debias-journal[\s\S]*committed .* 1:5 2:9×0\.5/, "the human output is a table of edits, with the undo command and where the record lives");
   const undo = await gguf("undo", model, "--json");
   t.equal(undo.code, 0, undo.stderr);
   t.match(JSON.parse(undo.stdout), { file: model, restored: true, sha256: original });
@@ -141,7 +141,7 @@ t.test("a model renamed without its journal, and an interrupted edit: inspect an
   t.equal((await gguf("edit", model, "--neurons", later, "--in-place")).code, 0);
   const renamed = join(dir, "b.gguf");
   renameSync(model, renamed);
-  t.match((await gguf("inspect", renamed)).stdout, /2 in-place edit\(s\)[\s\S]*the undo record is .*a\.gguf\.debias-journal \(found by the file's device and inode/, "the journal left under the old name is found");
+  t.match((await gguf("inspect", renamed)).stdout, /2 in-place edits, oldest first[\s\S]*the undo record is .*a\.gguf\.debias-journal \(found by the file's device and inode/, "the journal left under the old name is found");
 
   // a kill between journal and commit of the second edit leaves it pending
   const journal = JSON.parse(readFileSync(`${model}.debias-journal`, "utf8")) as { entries: { state: string }[] };
@@ -152,7 +152,7 @@ t.test("a model renamed without its journal, and an interrupted edit: inspect an
   t.match(score.stderr, /interrupted in-place edit.*run `gguf-debias undo .*b\.gguf`/);
   const undo = await gguf("undo", renamed);
   t.equal(undo.code, 0, "undo rolls the interrupted edit back and succeeds");
-  t.match(undo.stdout, /rolled back 1 interrupted edit\(s\)[\s\S]*1 earlier edit\(s\) remain[\s\S]*1:3/, "and says which edit remains");
+  t.match(undo.stdout, /rolled back 1 interrupted edit of [\s\S]*1 earlier edit remains[\s\S]*1:3/, "and says which edit remains");
   t.equal(await sha256File(renamed), afterFirst, "only the interrupted edit is taken back");
   const json = JSON.parse((await gguf("undo", renamed, "--json")).stdout);
   t.match(json, { undone: 1, rolledBack: 0, remaining: [] });

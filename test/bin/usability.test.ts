@@ -2,7 +2,7 @@
 // sentence, progress that fits the terminal and leaves it as it found it, counts in words, and no
 // neuron or statistic left unexplained.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -228,5 +228,28 @@ t.test("13: score and locate name the model and dataset they measured, by absolu
     const r = await ggufIn(join(packageRoot(), "test"), ...args, join("fixtures", "llama-localized.f32.gguf"), "--threads", "1", "--json", "--quiet");
     t.equal(r.code, 0, r.stderr);
     t.match(JSON.parse(r.stdout), { model: ORIGINAL, dataset: "the fixture manifest" }, args[0]);
+  }
+});
+
+t.test("13: inspect shows the quantization, parameters, vocabulary and size, absolute paths, and a history whose columns line up", async (t) => {
+  const q4 = fixturePath("llama-localized", "q4_k");
+  const json = JSON.parse((await ggufIn(join(packageRoot(), "test"), "inspect", join("fixtures", "llama-localized.q4_k.gguf"), "--json")).stdout);
+  t.match(json, { file: q4, fileBytes: statSync(q4).size, vocabulary: 824, tensorTypes: { Q4_K: Number, F32: Number } });
+  t.ok(json.parameters > 3e6 && json.parameters < 3.1e6, `${json.parameters} parameters`);
+  const model = join(scratch, "history.gguf");
+  copyFileSync(ORIGINAL, model);
+  const neurons = join(scratch, "history.json");
+  writeFileSync(neurons, JSON.stringify([{ layer: 1, index: 5 }, { layer: 2, index: 9, scale: 0.5 }]));
+  t.equal((await gguf("edit", model, "--neurons", neurons, "--in-place")).code, 0);
+  writeFileSync(neurons, JSON.stringify([{ layer: 0, index: 1 }]));
+  t.equal((await gguf("edit", model, "--neurons", neurons, "--in-place")).code, 0);
+  const human = (await gguf("inspect", model)).stdout;
+  t.match(human, /^\S+history\.gguf: GGUF v3, llama, [\d.]+ MiB\n3\.05M parameters in 39 tensors \(F32 ×39\), vocabulary of 824 tokens\n/);
+  t.match(human, /\n2 in-place edits, oldest first/);
+  const rows = human.split("\n").filter((l) => /^(when|\d{4}-)/.test(l));
+  t.equal(rows.length, 3);
+  for (const word of ["state", "by", "neurons"]) {
+    const at = rows[0]!.indexOf(word);
+    t.ok(rows.slice(1).every((r) => r[at - 1] === " " && r[at] !== " "), `the ${word} column starts at one place`);
   }
 });

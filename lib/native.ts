@@ -116,9 +116,30 @@ export interface NativeBinding {
   lockFile(fd: number, exclusive: boolean): boolean;
 }
 
-interface BuildStamp {
+export interface BuildStamp {
   llama: "prebuilt" | "source";
   prebuiltDir: string | null;
+  /** ggml's CPU backend compiled at install for this machine's CPU (vendor/build.mjs), beside the addon. */
+  cpuBackend?: string;
+  /** The CPU it was compiled for: /proc/cpuinfo's flags line. */
+  cpuFlags?: string;
+}
+
+/**
+ * The CPU backend compiled at install, where it exists and this is still the CPU it was compiled for
+ * (-march=native code on another CPU could die of an illegal instruction: a node_modules copied to
+ * another machine falls back to the prebuilt variants, which pick theirs at load).
+ */
+export function tunedCpuBackend(release: string, built: BuildStamp): string | null {
+  if (!built.cpuBackend || !built.cpuFlags) return null;
+  const file = join(release, built.cpuBackend);
+  let flags: string | undefined;
+  try {
+    flags = /^flags\s*:\s*(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim();
+  } catch {
+    return null;
+  }
+  return flags === built.cpuFlags && existsSync(file) ? file : null;
 }
 
 export type GpuBackend = "cuda" | "vulkan";
@@ -126,6 +147,17 @@ export type GpuBackend = "cuda" | "vulkan";
 let binding: NativeBinding | undefined;
 let stamp: BuildStamp | undefined;
 const loadedGpu = new Set<GpuBackend>();
+
+/** Whether the tuned CPU backend loaded: ggml's own feature check refuses it on a CPU that lacks one. */
+function loadTunedCpu(addon: NativeBinding, file: string | null): boolean {
+  if (!file) return false;
+  try {
+    addon.loadBackends(file, true);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The addon, loaded once; with prebuilt llama.cpp the CPU backend is a plugin that must be loaded first. */
 export function native(): NativeBinding {
@@ -141,7 +173,7 @@ export function native(): NativeBinding {
     if (!stamp.prebuiltDir || !existsSync(stamp.prebuiltDir)) {
       throw new DebiasError("E_NATIVE_MISSING", `the prebuilt llama.cpp libraries the addon was built against are gone (${stamp.prebuiltDir}): run \`npm rebuild gguf-debias\``);
     }
-    if (loaded.loadBackends(stamp.prebuiltDir) === 0) {
+    if (!loadTunedCpu(loaded, tunedCpuBackend(release, stamp)) && loaded.loadBackends(stamp.prebuiltDir) === 0) {
       throw new DebiasError("E_BACKEND", `no ggml backend could be loaded from ${stamp.prebuiltDir}`);
     }
   }

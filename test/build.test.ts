@@ -18,12 +18,14 @@ interface BuildModule {
   prebuiltLibraryDir(): string | null;
   nodeHeadersDir(): string | null;
   chooseBuilder(mode: "prebuilt" | "source", asked: string | undefined, nodeDir: string | null): Builder;
+  cpuFlagsLine(cpuinfo: string): string | null;
+  tunedCpuFlags(flags: string): string[];
   dropSource(packageDir: string, keep: string | undefined): boolean;
 }
 const build = (await import(pathToFileURL(join(ROOT, "vendor", "build.mjs")).href)) as BuildModule;
 const prebuiltDir = build.prebuiltLibraryDir();
 const nodeDir = build.nodeHeadersDir();
-const stamp = JSON.parse(readFileSync(join(RELEASE, "build-info.json"), "utf8")) as { llama: "prebuilt" | "source"; builder?: Builder };
+const stamp = JSON.parse(readFileSync(join(RELEASE, "build-info.json"), "utf8")) as { llama: "prebuilt" | "source"; builder?: Builder; cpuBackend?: string; cpuFlags?: string };
 
 /** A copy of what the build reads, in a temporary folder; node_modules and the unpacked llama.cpp are linked. */
 function scratch(t: Test): string {
@@ -129,10 +131,28 @@ t.test("the build path follows the libraries and headers at hand", async (t) => 
   }
 });
 
+t.test("the CPU backend compiled for this CPU names each feature ggml checks at load", async (t) => {
+  const options = (flags: string) => Object.fromEntries(build.tunedCpuFlags(flags).filter((f) => /^-DGGML_(SSE|AVX|F16C|FMA|BMI|AMX)/.test(f)).map((f) => f.slice(2).split("=")));
+  const zen4 = "fpu sse4_2 avx f16c fma bmi2 avx2 avx512f avx512dq avx512cd avx512bw avx512vl avx512vbmi avx512_vnni avx512_bf16";
+  t.match(options(zen4), { GGML_AVX2: "ON", GGML_AVX512: "ON", GGML_AVX512_BF16: "ON", GGML_AVX_VNNI: "OFF", GGML_AMX_TILE: "OFF" });
+  t.match(options("sse4_2 avx f16c fma bmi2 avx2"), { GGML_AVX2: "ON", GGML_AVX512: "OFF", GGML_AVX512_VNNI: "OFF" }, "Haswell");
+  t.match(options("sse4_2 avx avx2 avx512f"), { GGML_AVX512: "OFF" }, "AVX512F alone is not ggml's AVX512 (it also needs CD, VL, DQ, BW)");
+  t.ok(build.tunedCpuFlags(zen4).includes("-DCMAKE_PLATFORM_NO_VERSIONED_SONAME=ON"), "the plugin binds to the prebuilt libggml-base.so by its soname");
+  t.equal(build.cpuFlagsLine("processor\t: 0\nflags\t\t: fpu avx2 \nbugs\t: x\n"), "fpu avx2");
+  t.equal(build.cpuFlagsLine("processor : 0\n"), null, "no flags line (not x86 Linux): no tuned build");
+  if (!stamp.cpuBackend) return t.comment("this install uses the prebuilt CPU variants");
+  const file = join(RELEASE, stamp.cpuBackend);
+  const dynamic = run("readelf", ["-d", file], ROOT);
+  t.match(dynamic, /NEEDED.*\[libggml-base\.so\]/, "it needs libggml-base.so, the prebuilt one already loaded");
+  t.notMatch(dynamic, /RUNPATH|RPATH/, "and no search path that could load a second copy");
+  t.equal(stamp.cpuFlags, build.cpuFlagsLine(readFileSync("/proc/cpuinfo", "utf8")), "compiled for this CPU");
+});
+
 /** Builds the addon in a scratch copy and checks it computes the installed addon's numbers byte for byte. */
 async function compareWith(t: Test, env: Record<string, string>, expected: Builder): Promise<void> {
   const dir = scratch(t);
-  const childEnv = { ...process.env, ...env };
+  // compare-builds runs both on the installed CPU backend: the scratch build need not compile its own
+  const childEnv = { ...process.env, GGUF_DEBIAS_CPU: "prebuilt", ...env };
   delete childEnv.GGUF_DEBIAS_CMAKE_ARGS;
   run(process.execPath, [join(dir, "vendor", "build.mjs")], dir, childEnv);
   const other = JSON.parse(readFileSync(join(dir, "build", "Release", "build-info.json"), "utf8")) as { builder: Builder; seconds: number };

@@ -1,11 +1,33 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
-import { native } from "../lib/native.js";
+import { native, tunedCpuBackend } from "../lib/native.js";
+import { packageRoot } from "../lib/package-root.js";
 
 t.test("the addon reports how it was built", async (t) => {
   const info = native().buildInfo();
   t.match(info.llama, /^(prebuilt|source)$/);
   t.match(info.llamaCommit, /^[0-9a-f]{40}$/);
   t.ok(info.devices.some((d) => d.name === "CPU"), "a CPU device is available");
+});
+
+t.test("the CPU backend compiled at install for this CPU is the one in use, and only on that CPU", async (t) => {
+  const release = join(packageRoot(), "build", "Release");
+  const stamp = JSON.parse(readFileSync(join(release, "build-info.json"), "utf8")) as { llama: string; cpuBackend?: string; cpuFlags?: string };
+  const dir = t.testdir({ "libggml-cpu-tuned.so": "" });
+  const flags = /^flags\s*:\s*(.*)$/m.exec(existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "")?.[1]?.trim();
+  if (flags) {
+    const built = { llama: "prebuilt" as const, prebuiltDir: "/x", cpuBackend: "libggml-cpu-tuned.so", cpuFlags: flags };
+    t.equal(tunedCpuBackend(dir, built), join(dir, "libggml-cpu-tuned.so"), "same CPU: the tuned backend");
+    t.equal(tunedCpuBackend(dir, { ...built, cpuFlags: `${flags} avx10_2` }), null, "another CPU: the prebuilt variants");
+    t.equal(tunedCpuBackend(dir, { ...built, cpuBackend: "missing.so" }), null, "a missing file: the prebuilt variants");
+  }
+  native();
+  const maps = readFileSync("/proc/self/maps", "utf8");
+  if (stamp.llama === "prebuilt" && stamp.cpuBackend && stamp.cpuFlags === flags) {
+    t.ok(maps.includes(join(release, stamp.cpuBackend)), "the tuned backend is mapped");
+    t.notMatch(maps, /libggml-cpu-(?!tuned)[a-z0-9]+\.so/, "no prebuilt CPU variant is");
+  }
 });
 
 t.test("ggml's type traits", async (t) => {

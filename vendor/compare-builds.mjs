@@ -3,7 +3,8 @@
 // (binding.gyp) against the cmake-js one (CMakeLists.txt). Each addon runs in its own process, evaluates
 // every reference prompt of the trained F32 fixtures in one batch (1 thread, F32 KV cache), once plain
 // and once with two neurons scaled, and writes log-probs, log-softmax rows, FFN activations and the final
-// residual; the files must be identical.
+// residual; the files must be identical. Both run on A's CPU backend (the one compiled for this CPU at
+// install, where A has it), so what is compared is the addon, not two CPU backends.
 //   node vendor/compare-builds.mjs <build/Release of addon A> <build/Release of addon B> [fixture ...]
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -17,10 +18,17 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const fixtures = join(root, "test", "fixtures");
 const HOOK = { llama: "ffn_swiglu", gpt2: "ffn_gelu" };
 
-async function dump(release, out, names) {
+function stampOf(release) {
+  return JSON.parse(readFileSync(join(release, "build-info.json"), "utf8"));
+}
+
+async function dump(release, cpu, out, names) {
   const addon = createRequire(import.meta.url)(join(release, "gguf_debias.node"));
-  const stamp = JSON.parse(readFileSync(join(release, "build-info.json"), "utf8"));
-  if (stamp.llama === "prebuilt") addon.loadBackends(stamp.prebuiltDir);
+  const stamp = stampOf(release);
+  if (stamp.llama === "prebuilt") {
+    if (cpu) addon.loadBackends(cpu, true);
+    else addon.loadBackends(stamp.prebuiltDir);
+  }
   const manifest = JSON.parse(readFileSync(join(fixtures, "manifest.json"), "utf8"));
   const chunks = [];
   for (const name of names) {
@@ -55,7 +63,7 @@ async function dump(release, out, names) {
 }
 
 if (process.argv[2] === "--dump") {
-  await dump(resolve(process.argv[3]), process.argv[4], process.argv.slice(5));
+  await dump(resolve(process.argv[3]), process.argv[4], process.argv[5], process.argv.slice(6));
 } else {
   const [a, b, ...rest] = process.argv.slice(2);
   if (!a || !b) {
@@ -64,9 +72,11 @@ if (process.argv[2] === "--dump") {
   }
   const names = rest.length > 0 ? rest : ["llama-localized", "gpt2-localized"];
   const dir = mkdtempSync(join(tmpdir(), "gguf-debias-compare-"));
+  const first = stampOf(a);
+  const cpu = first.cpuBackend ? join(resolve(a), first.cpuBackend) : "";
   const digests = [a, b].map((release, k) => {
     const out = join(dir, `${k}.bin`);
-    execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--dump", release, out, ...names], { stdio: "inherit" });
+    execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--dump", release, cpu, out, ...names], { stdio: "inherit" });
     const bytes = readFileSync(out);
     return { bytes, sha: createHash("sha256").update(bytes).digest("hex") };
   });

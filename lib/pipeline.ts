@@ -4,7 +4,7 @@
 import { rm } from "node:fs/promises";
 import { readUserFile } from "./files.js";
 import { basename, resolve } from "node:path";
-import { datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender, type Probe } from "./measure/dataset.js";
+import { bundledDatasetPaths, datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender, type Probe } from "./measure/dataset.js";
 import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
 import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
 import { ProbeSet, splitWords } from "./measure/probe-set.js";
@@ -74,12 +74,18 @@ export interface Session {
  * A vocabulary that spells most probe words in pieces measures them poorly (a test model's word list on
  * a real model, or a dataset in another language): say so as a process warning (code GGUF_DEBIAS_SPLIT_WORDS).
  */
-function warnIfSplit(model: DebiasModel, list: readonly Probe[]): void {
+async function warnIfSplit(model: DebiasModel, dataset: BiasDataset, list: readonly Probe[]): Promise<void> {
   const { split, total } = splitWords(model, list);
   if (split.length * 2 <= total) return;
   const e = split[0]!;
+  // A bundled dataset this vocabulary spells whole more often is the first thing to try.
+  const others = await Promise.all(Object.keys(bundledDatasetPaths()).filter((name) => name !== dataset.name).map(async (name) => ({ name, ...splitWords(model, probes(await loadDataset(name))) })));
+  const better = others.filter((o) => o.split.length / o.total < split.length / total).sort((a, b) => a.split.length / a.total - b.split.length / b.total)[0];
+  const advice = better
+    ? `the bundled ${better.name} dataset suits this vocabulary better (${better.split.length} of ${better.total} words split): --dataset ${better.name}`
+    : `no bundled dataset suits this vocabulary better (a small vocabulary spells most words in pieces), so read the figures with care, or give a dataset file in words the model spells whole (--dataset FILE)`;
   process.emitWarning(
-    `${split.length} of ${total} probe words split into 3 or more tokens on the vocabulary of ${model.facts.path} (e.g. "${e.word}" into ${e.tokens}), so its bias is measured on word fragments; give a dataset in words the model knows (--dataset).`,
+    `${split.length} of ${total} probe words of the ${dataset.name} dataset split into 3 or more tokens on the vocabulary of ${model.facts.path} (e.g. "${e.word}" into ${e.tokens}), so its bias is measured on word fragments; ${advice}.`,
     { code: "GGUF_DEBIAS_SPLIT_WORDS" });
 }
 
@@ -108,7 +114,7 @@ export async function openSession(path: string, workload: Workload, options: Eva
   const { model, evaluator } = await loadForEvaluation(path, options);
   try {
     const list = probes(workload.dataset);
-    warnIfSplit(model, list);
+    await warnIfSplit(model, workload.dataset, list);
     return { model, evaluator, probes: ProbeSet.build(model, list), neutral: new NeutralText(model, workload.neutralText) };
   } catch (err) {
     model.dispose();

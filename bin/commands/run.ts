@@ -3,6 +3,7 @@ import { defaultOutput, run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
 import { writeHtmlReport } from "../../lib/verify/html-report.js";
 import { checkDestinations } from "../../lib/files.js";
+import { datasetPath } from "../../lib/measure/dataset.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
 import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
@@ -89,7 +90,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       const workload = await workloadFor(path, args.dataset, args.neutral);
       // Every file this run may write, checked against every file it reads before any work.
       await checkDestinations(
-        [{ path, what: "model" }, ...(args.dataset ? [{ path: args.dataset, what: "dataset" }] : []), ...(args.neutral ? [{ path: args.neutral, what: "neutral text" }] : [])],
+        [{ path, what: "model" }, ...(args.dataset ? [{ path: datasetPath(args.dataset), what: "dataset" }] : []), ...(args.neutral ? [{ path: args.neutral, what: "neutral text" }] : [])],
         [...(args.inPlace ? [] : [{ path: args.output ?? defaultOutput(path), what: "output", overwrite: args.overwrite }]), ...(args.report ? [{ path: args.report, what: "report", overwrite: args.overwrite }] : [])],
       );
       const report = progress(args);

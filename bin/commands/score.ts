@@ -16,7 +16,7 @@ export interface ModelArgs extends CommonArgs {
 }
 
 export const modelOptions = {
-  dataset: { type: "string", describe: "Probe dataset JSON (default: the bundled CommonWords dataset, or a fixture's own)" },
+  dataset: { type: "string", describe: "Probe dataset: a JSON file, or a bundled one by name, commonwords or tinystories (default: commonwords, or a fixture's own)" },
   neutral: { type: "string", describe: "Neutral text of the model's own domain, one sentence a line (default: the dataset's, else the bundled text)" },
   threads: { type: "number", describe: "CPU threads (default: the cores other processes leave free, by load average)" },
 } as const;

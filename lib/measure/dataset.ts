@@ -118,8 +118,14 @@ export function bundledDatasetPaths(): Record<"commonwords" | "tinystories", str
   return { commonwords: defaultDatasetPath(), tinystories: path.join(packageRoot(), "data", "tinystories.json") };
 }
 
-/** Reads and validates a dataset file (default: the bundled CommonWords dataset). */
-export async function loadDataset(file: string = defaultDatasetPath()): Promise<BiasDataset> {
+/** The file of a dataset given by a bundled name ("tinystories") or by its path. */
+export function datasetPath(nameOrFile: string): string {
+  return Object.entries(bundledDatasetPaths()).find(([name]) => name === nameOrFile)?.[1] ?? nameOrFile;
+}
+
+/** Reads and validates a dataset, by bundled name or file (default: the bundled CommonWords dataset). */
+export async function loadDataset(nameOrFile: string = defaultDatasetPath()): Promise<BiasDataset> {
+  const file = datasetPath(nameOrFile);
   const text = (await readUserFile(file, "dataset file", MAX_DATASET_BYTES)).toString("utf8");
   let value: unknown;
   try {

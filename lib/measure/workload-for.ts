@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "../pipeline.js";
 import { packageRoot } from "../package-root.js";
 import { vocabularyOf } from "../llama/vocabulary.js";
+import { datasetPath } from "./dataset.js";
 
 async function fixtureManifest(modelPath: string): Promise<{ dataset: unknown } | null> {
   const [model, fixture] = await Promise.all([vocabularyOf(modelPath), vocabularyOf(defaultModelPath())]);
@@ -13,9 +14,15 @@ async function fixtureManifest(modelPath: string): Promise<{ dataset: unknown } 
   return JSON.parse(readFileSync(join(packageRoot(), "test", "fixtures", "manifest.json"), "utf8")) as { dataset: unknown };
 }
 
-/** The probes and neutral text for a model; `neutralFile` (one sentence a line) replaces the neutral text. */
+/**
+ * The probes and neutral text for a model; `dataset` is a file or a bundled dataset's name
+ * ("commonwords", "tinystories"); `neutralFile` (one sentence a line) replaces the neutral text.
+ */
 export async function workloadFor(modelPath: string, datasetFile?: string, neutralFile?: string): Promise<Workload & { source: string }> {
-  if (datasetFile) return { ...(await defaultWorkload(datasetFile, neutralFile)), source: datasetFile };
+  if (datasetFile) {
+    const bundled = datasetPath(datasetFile) !== datasetFile;
+    return { ...(await defaultWorkload(datasetFile, neutralFile)), source: bundled ? `the bundled ${datasetFile} dataset` : datasetFile };
+  }
   const manifest = await fixtureManifest(modelPath);
   if (manifest) {
     const workload = manifestWorkload(manifest);

@@ -2,7 +2,7 @@
 // sentence, progress that fits the terminal and leaves it as it found it, counts in words, and no
 // neuron or statistic left unexplained.
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -96,7 +96,7 @@ t.test("3: the README read in order: the worked example does not collide with th
   const compare = /`gguf-debias compare (\S+) (\S+) --prompt "([^"]+)" --tokens (\d+)`/.exec(readme)!;
   t.ok(compare, "the README shows a compare command");
   t.equal(compare[2], output, "it compares the worked example's output");
-  const quote = /the original goes on\s+"([^"]*)", the edited model\s+"([^"]*)"/.exec(readme)!;
+  const quote = /the original goes on\s+"([^"]*)",\s+the edited\s+model\s+"([^"]*)"/.exec(readme)!;
   const r = await ggufIn(dir, "compare", ORIGINAL, output!, "--prompt", compare[3]!, "--tokens", compare[4]!, "--threads", "1", "--json");
   t.equal(r.code, 0, r.stderr);
   const [pair] = JSON.parse(r.stdout).continuations;
@@ -252,4 +252,18 @@ t.test("13: inspect shows the quantization, parameters, vocabulary and size, abs
     const at = rows[0]!.indexOf(word);
     t.ok(rows.slice(1).every((r) => r[at - 1] === " " && r[at] !== " "), `the ${word} column starts at one place`);
   }
+});
+
+t.test("datasets by name: --dataset tinystories is the bundled file, and the split-word warning points at a bundled dataset that fits", async (t) => {
+  const named = await gguf("score", "--dataset", "tinystories", "--threads", "1", "--json");
+  t.equal(named.code, 0, named.stderr);
+  t.equal(JSON.parse(named.stdout).dataset, "the bundled tinystories dataset");
+  const tiny = join(packageRoot(), "..", "shared", "models", "TinyStories-656K.f16.gguf");
+  if (!existsSync(tiny)) return t.skip("../shared/models is absent");
+  const common = await gguf("score", tiny, "--threads", "1", "--json");
+  t.equal(common.code, 0, common.stderr);
+  t.match(common.stderr, /probe words of the commonwords dataset split into 3 or more tokens .*; the bundled tinystories dataset suits this vocabulary better \(\d+ of \d+ words split\): --dataset tinystories\.\n/);
+  const stories = await gguf("score", tiny, "--dataset", "tinystories", "--threads", "1", "--json");
+  t.equal(stories.code, 0, stories.stderr);
+  t.notMatch(stories.stderr, /split into 3 or more tokens/, "the story dataset fits the story model: no warning");
 });

@@ -315,5 +315,5 @@ t.test("words the vocabulary spells in pieces are counted, and a session warns w
   await new Promise((resolve) => setImmediate(resolve));
   process.off("warning", onWarning);
   if (!(session instanceof Error)) (session as { model: DebiasModel }).model.dispose();
-  t.match(warnings.join("\n"), /GGUF_DEBIAS_SPLIT_WORDS: \d+ of \d+ probe words split into 3 or more tokens/);
+  t.match(warnings.join("\n"), /GGUF_DEBIAS_SPLIT_WORDS: \d+ of \d+ probe words of the \S+ dataset split into 3 or more tokens/);
 });

@@ -17,10 +17,24 @@ export function stopProgress(): void {
   active = null;
 }
 
-/** "stage 2 of 6: locating candidate neurons — direct effects": where a step is within a run. */
-function labelOf(label: string, run: RunStage | undefined): { prefix: string; text: string } {
+/**
+ * "stage 2 of 6, run ETA 1m40s: locating candidate neurons — direct effects": where a step is within a
+ * run, and when the run should end, reckoned in passes from the time since it started.
+ */
+function labelOf(label: string, run: RunStage | undefined, runSeconds: number): { prefix: string; text: string } {
   if (!run) return { prefix: "", text: label };
-  return { prefix: `stage ${run.stage} of ${run.stages}: `, text: label === run.name ? label : `${run.name} — ${label}` };
+  const left = run.plannedPasses - run.passes;
+  const eta = run.passes > 0 && left > 0 && runSeconds > 0 ? `, run ETA ${seconds(Math.round((runSeconds * left) / run.passes))}` : "";
+  return { prefix: `stage ${run.stage} of ${run.stages}${eta}: `, text: label === run.name ? label : `${run.name} — ${label}` };
+}
+
+/** Seconds since the run being reported on started: its first stage. */
+function runClock(): (run: RunStage | undefined) => number {
+  let started = 0;
+  return (run) => {
+    if (run?.stage === 1 && started === 0) started = Date.now();
+    return started ? (Date.now() - started) / 1000 : 0;
+  };
 }
 
 export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.stderr): Reporter {
@@ -29,17 +43,20 @@ export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.
   let lastStage = "";
   let lastTenth = -1;
   const started = Date.now();
+  const clock = runClock();
   return (label, done, total, run) => {
-    const { prefix, text } = labelOf(label, run);
-    const stage = prefix + text;
+    const { text } = labelOf(label, run, 0);
+    const stage = run ? `stage ${run.stage} of ${run.stages}: ${text}` : text;
     const tenth = total > 1 ? Math.floor((10 * done) / total) : 0;
     if (stage === lastStage && tenth === lastTenth) return;
     const fresh = stage !== lastStage;
     lastStage = stage;
     lastTenth = tenth;
     if (total <= 1 && !fresh) return;
+    const { prefix } = labelOf(label, run, clock(run));
+    const line = prefix + text;
     const elapsed = `${Math.round((Date.now() - started) / 1000)} s`;
-    stream.write(total > 1 ? `${stage}: ${done}/${total} (${elapsed})\n` : `${stage} (${elapsed})\n`);
+    stream.write(total > 1 ? `${line}: ${done}/${total} (${elapsed})\n` : `${line} (${elapsed})\n`);
   };
 }
 
@@ -49,8 +66,8 @@ const seconds = (s: number): string => (s < 60 ? `${s}s` : s < 3600 ? `${Math.fl
 const fit = (text: string, width: number): string => (text.length <= width ? text : width <= 1 ? "…".slice(0, Math.max(0, width)) : `${text.slice(0, width - 1)}…`);
 
 /** One line no wider than the terminal: what is kept when it is narrow is the count, then the ETA. */
-export function barLine(label: string, run: RunStage | undefined, done: number, total: number, elapsedS: number, etaS: number, width: number): string {
-  const { prefix, text } = labelOf(label, run);
+export function barLine(label: string, run: RunStage | undefined, runSeconds: number, done: number, total: number, elapsedS: number, etaS: number, width: number): string {
+  const { prefix, text } = labelOf(label, run, runSeconds);
   const time = seconds(elapsedS);
   if (total <= 1) return fit(`${prefix}${fit(text, Math.max(0, width - 1 - prefix.length - time.length - 3))} · ${time}`, width - 1);
   // the bar gives way to the label on a narrow terminal
@@ -85,15 +102,16 @@ function restoreTerminalOnSignals(): void {
 
 function barReporter(stream: NodeJS.WriteStream): Reporter {
   let stage = "";
+  const clock = runClock();
   return (next, done, total, run) => {
     const key = `${run?.stage ?? ""} ${next}`;
-    const payload = { label: next, run };
+    const payload = { label: next, run, runSeconds: clock(run) };
     if (!active) {
       restoreTerminalOnSignals();
       active = new cliProgress.SingleBar({
         stream,
         format: (_options, params, p: typeof payload) =>
-          barLine(p.label, p.run, params.value, params.total, Math.round(((params.stopTime ?? Date.now()) - params.startTime) / 1000), params.eta, params.maxWidth),
+          barLine(p.label, p.run, p.runSeconds, params.value, params.total, Math.round(((params.stopTime ?? Date.now()) - params.startTime) / 1000), params.eta, params.maxWidth),
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 20,

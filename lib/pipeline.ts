@@ -183,6 +183,9 @@ export interface RunStage {
   stage: number;
   stages: number;
   name: string;
+  /** Passes spent so far, and the passes the whole run is expected to take (0 until the search is chosen). */
+  passes: number;
+  plannedPasses: number;
 }
 
 /** Told of every step: its label, how far it got, and within a run, which stage of the run it belongs to. */
@@ -318,8 +321,12 @@ export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent
  */
 export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughWork" | "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number, nParams: number, tokensPerPass: number): SearchKind {
   if (options.search && options.search !== "auto") return options.search;
-  const screened = (options.candidates ?? defaultCandidates(totalNeurons)) + (options.neutralCandidates ?? 8) + (options.randomNeurons ?? 24);
-  return 4 * screened * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULT_THOROUGH_WORK) ? "thorough" : "fast";
+  return thoroughPasses(options, totalNeurons) * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULT_THOROUGH_WORK) ? "thorough" : "fast";
+}
+
+/** The passes a thorough search is expected to take: about four per screened neuron. */
+export function thoroughPasses(options: Pick<RunOptions, "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number): number {
+  return 4 * ((options.candidates ?? defaultCandidates(totalNeurons)) + (options.neutralCandidates ?? 8) + (options.randomNeurons ?? 24));
 }
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
@@ -345,7 +352,8 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   let stageNumber = 0;
   let stageStart = { at: performance.now(), tokens: 0 };
   // taking a bad edit back is a seventh stage
-  const where = (): RunStage => ({ stage: stageNumber, stages: Math.max(RUN_STAGES, stageNumber), name: stageName });
+  let plannedPasses = 0;
+  const where = (): RunStage => ({ stage: stageNumber, stages: Math.max(RUN_STAGES, stageNumber), name: stageName, passes: tokensPerPass > 0 ? tokens() / tokensPerPass : 0, plannedPasses });
   const onProgress = (label: string, done: number, total: number) => options.onProgress?.(label, done, total, where());
   const stage = (name: string) => {
     if (stageName) {
@@ -390,6 +398,10 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const nFf = model.facts.nFf ?? 0;
     const total = model.facts.nLayer * nFf;
     const search = chooseSearch(options, total, model.facts.nParams, tokensPerPass);
+    // what the ETA of the whole run is reckoned on: the fast search's pass budget, or the thorough one's estimate
+    plannedPasses = search === "fast"
+      ? (options.searchPasses !== undefined ? tokens() / tokensPerPass + options.searchPasses + 5 : (options.maxPasses ?? DEFAULT_MAX_PASSES))
+      : thoroughPasses(search === "exhaustive" ? { ...options, candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : options, total);
     let located: { neurons: Candidate[]; locate: Omit<LocateResult, "neurons"> | null };
     let selection: SearchResult;
     if (search === "fast") {

@@ -4,7 +4,10 @@
 //      attention path, for each weight type (target ≥ 0.9);
 //   2. capturing the FFN activations of every layer vs plain evaluation (target ≤ 1.15);
 //   3. many short prompts in one decode vs one long prompt of the same total length.
-// Usage: node dist/bench/eval.js [--model FILE] [--types f32,f16,q8_0,q4_k_m] [--tokens 512] [--threads N] [--reps 5]
+// Usage: node dist/bench/eval.js [--model FILE] [--types f32,f16,q8_0,q4_k_m] [--tokens 512] [--threads N] [--reps 5] [--gpu-layers N]
+// --gpu-layers offloads to a GPU compiled into a source build (GGUF_DEBIAS_CMAKE_ARGS=-DGGML_CUDA=ON), ours
+// and llama-bench's alike (-ngl); LLAMA_BENCH then names a llama-bench of the same build
+// (-DGGUF_DEBIAS_LLAMA_BENCH=ON builds one beside the addon).
 // Without --model it generates a random-weight llama of ~220 MB (8 layers, n_embd 768, n_ff 2048) and
 // quantizes it with llama.cpp's quantizer to each of --types: the fixtures are so small that per-call
 // overhead, not compute, would dominate every ratio. Ratios 2 and 3 are measured on the first type.
@@ -31,6 +34,7 @@ const { values: args } = parseArgs({
     tokens: { type: "string", default: "512" },
     threads: { type: "string", default: String(Math.min(availableParallelism(), 8)) },
     reps: { type: "string", default: "5" },
+    "gpu-layers": { type: "string", default: "0" },
   },
 });
 const types = args.types.split(",");
@@ -40,6 +44,7 @@ process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 const nTokens = Number(args.tokens);
 const threads = Number(args.threads);
 const reps = Number(args.reps);
+const gpuLayers = Number(args["gpu-layers"]);
 
 /** The models to measure, by label: --model as given, or the synthetic llama in each of --types. */
 async function models(): Promise<[string, string][]> {
@@ -70,7 +75,7 @@ async function llamaBench(): Promise<string> {
 // Each figure is the best of --reps timed runs, the reference and ours taking turns: on a machine shared
 // with other work, load only ever slows a run down, so the fastest of several is the steadiest estimate.
 function referenceOnce(modelPath: string): number {
-  const out = execFileSync(llamaBenchBinary, ["-m", modelPath, "-p", String(nTokens), "-n", "0", "-t", String(threads), "-r", "3", "-b", String(nTokens), "-ub", String(nTokens), "-fa", "off", "-ctk", "f16", "-ctv", "f16", "-o", "json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const out = execFileSync(llamaBenchBinary, ["-m", modelPath, "-p", String(nTokens), "-n", "0", "-t", String(threads), "-r", "3", "-b", String(nTokens), "-ub", String(nTokens), "-fa", "off", "-ctk", "f16", "-ctv", "f16", "-ngl", String(gpuLayers), "-o", "json"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   const rows = JSON.parse(out) as { samples_ts: number[] }[];
   return Math.max(...rows[0]!.samples_ts);
 }
@@ -106,11 +111,11 @@ async function againstReference(modelPath: string, evaluator: Evaluator, request
 let seed = 1;
 const line = (label: string, value: number, ratio: string) => console.log(`${label.padEnd(58)} ${value.toFixed(0).padStart(9)} tok/s  ${ratio}`);
 const info = native().buildInfo();
-console.log(`${nTokens} tokens, ${threads} threads, best of ${reps} runs; llama.cpp ${info.llama} ${info.llamaCommit.slice(0, 12)}, CPU backend: ${info.systemInfo.match(/CPU : [^|]*(\|[^|]*){0,40}/)?.[0] ?? info.systemInfo}`);
+console.log(`${nTokens} tokens, ${threads} threads, ${gpuLayers} GPU layers, best of ${reps} runs; llama.cpp ${info.llama} ${info.llamaCommit.slice(0, 12)}; devices: ${info.devices.map((d) => d.description).join(", ")}; CPU backend: ${info.systemInfo.match(/CPU : [^|]*(\|[^|]*){0,40}/)?.[0] ?? info.systemInfo}`);
 const llamaBenchBinary = await llamaBench();
 const list = await models();
 for (const [index, [label, modelPath]] of list.entries()) {
-  const model = await DebiasModel.load(modelPath);
+  const model = await DebiasModel.load(modelPath, { gpuLayers });
   const { nLayer, nVocab } = model.facts;
   const evaluator = await model.createEvaluator({ nCtx: nTokens, nSeqMax: 64, threads, kvType: "f16" });
   const random = (n: number) => Int32Array.from({ length: n }, () => 3 + ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % (nVocab - 3)));

@@ -12,7 +12,9 @@
 // models/ggml-vocab-llama-bpe.gguf, from the vendored source), so the dataset tokenizes as on a real
 // model; the default is the fixture's 824-token vocabulary, which splits most words into pieces.
 //
-//   node dist/bench/scale.js [--sizes fixture,100m,500m,1b] [--vocab fixture|llama3] [--threads N] [--fast-passes P] [--thorough-passes P]
+// --gpu-layers offloads to a GPU compiled into a source build (GGUF_DEBIAS_CMAKE_ARGS=-DGGML_CUDA=ON).
+//
+//   node dist/bench/scale.js [--sizes fixture,100m,500m,1b] [--vocab fixture|llama3] [--threads N] [--fast-passes P] [--thorough-passes P] [--gpu-layers N]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -46,10 +48,10 @@ interface Measured {
 }
 
 /** The child: one model, measured. */
-async function measure(size: string, path: string, threads: number): Promise<Measured> {
+async function measure(size: string, path: string, threads: number, gpuLayers: number): Promise<Measured> {
   const t0 = performance.now();
   const { dataset, neutralText } = await defaultWorkload();
-  const session = await openSession(path, { dataset, neutralText }, { threads });
+  const session = await openSession(path, { dataset, neutralText }, { threads }, { gpuLayers });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const base = await selectionBaseline(session);
@@ -77,10 +79,10 @@ async function measure(size: string, path: string, threads: number): Promise<Mea
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, vocab: { type: "string", default: "fixture" }, "fast-passes": { type: "string", default: "15" }, "thorough-passes": { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" } } });
+  const { values } = parseArgs({ options: { sizes: { type: "string", default: "fixture,100m,500m" }, threads: { type: "string", default: String(availableParallelism()) }, vocab: { type: "string", default: "fixture" }, "fast-passes": { type: "string", default: "15" }, "thorough-passes": { type: "string", default: "430" }, child: { type: "string" }, model: { type: "string" }, "gpu-layers": { type: "string", default: "0" } } });
   const threads = Number(values.threads);
   if (values.child) {
-    process.stdout.write(`${JSON.stringify(await measure(values.child, values.model!, threads))}\n`);
+    process.stdout.write(`${JSON.stringify(await measure(values.child, values.model!, threads, Number(values["gpu-layers"])))}\n`);
     return;
   }
   const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-scale-"));
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
         await native().quantizeFile(f32, path, Q4_K, threads);
         rmSync(f32);
       }
-      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", size, "--model", path, "--threads", String(threads)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", size, "--model", path, "--threads", String(threads), "--gpu-layers", values["gpu-layers"]], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
       rows.push(JSON.parse(out.trim().split("\n").at(-1)!) as Measured);
       if (size !== "fixture") rmSync(path);
     }
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
   const fast = Number(values["fast-passes"]);
   const thorough = Number(values["thorough-passes"]);
   const duration = (seconds: number) => (seconds > 3600 ? `${(seconds / 3600).toFixed(1)} h` : `${(seconds / 60).toFixed(1)} min`);
-  console.log(`scale: ${threads} threads, CommonWords, ${values.vocab} vocabulary for synthetic models (tokens a pass: ${rows.map((r) => `${r.size} ${r.tokensPerPass}`).join(", ")}); projected run = load + passes × pass time (fast search ${fast} passes, thorough ${thorough})`);
+  console.log(`scale: ${threads} threads, ${values["gpu-layers"]} GPU layers, CommonWords, ${values.vocab} vocabulary for synthetic models (tokens a pass: ${rows.map((r) => `${r.size} ${r.tokensPerPass}`).join(", ")}); projected run = load + passes × pass time (fast search ${fast} passes, thorough ${thorough})`);
   console.log(["size", "params", "file MB", "load s", "pass s", "tok/s", "screen s/edit", "peak RSS MB", "RSS − file MB", "fast run", "thorough run"].join("\t"));
   for (const r of rows) {
     console.log([r.size, `${(r.params / 1e6).toFixed(1)}M`, r.fileMb.toFixed(0), r.loadSeconds.toFixed(1), r.passSeconds.toFixed(2), (r.tokensPerPass / r.passSeconds).toFixed(0), r.screenSecondsPerEdit?.toFixed(2) ?? "–", r.peakRssMb.toFixed(0), (r.peakRssMb - r.fileMb).toFixed(0), duration(r.loadSeconds + fast * r.passSeconds), duration(r.loadSeconds + thorough * r.passSeconds)].join("\t"));

@@ -14,7 +14,7 @@ import { DebiasError } from "./errors.js";
 import { checkInPlaceTarget, checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
-import { DebiasModel } from "./llama/model.js";
+import { DebiasModel, type LoadOptions } from "./llama/model.js";
 import type { ObjectiveKind } from "./select/objective.js";
 import { compareWithRandomSets, randomSetProbe, type RandomComparison } from "./select/random-sets.js";
 import { searchRanked } from "./select/ranked-search.js";
@@ -100,8 +100,8 @@ export function batchTokens(nVocab: number): number {
   return n;
 }
 
-async function loadForEvaluation(path: string, options: EvaluatorOptions): Promise<{ model: DebiasModel; evaluator: Evaluator }> {
-  const model = await DebiasModel.load(path);
+async function loadForEvaluation(path: string, options: EvaluatorOptions, load: LoadOptions = {}): Promise<{ model: DebiasModel; evaluator: Evaluator }> {
+  const model = await DebiasModel.load(path, load);
   try {
     return { model, evaluator: await model.createEvaluator({ nCtx: batchTokens(model.facts.nVocab), nSeqMax: 128, ...options }) };
   } catch (err) {
@@ -110,8 +110,8 @@ async function loadForEvaluation(path: string, options: EvaluatorOptions): Promi
   }
 }
 
-export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}): Promise<Session> {
-  const { model, evaluator } = await loadForEvaluation(path, options);
+export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}, load: LoadOptions = {}): Promise<Session> {
+  const { model, evaluator } = await loadForEvaluation(path, options, load);
   try {
     const list = probes(workload.dataset);
     await warnIfSplit(model, workload.dataset, list);

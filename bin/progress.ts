@@ -7,8 +7,6 @@ import cliProgress from "cli-progress";
 import type { ProgressReporter, RunStage } from "../lib/pipeline.js";
 import type { CommonArgs } from "./cli.js";
 
-export type Reporter = ProgressReporter;
-
 let active: cliProgress.SingleBar | null = null;
 
 /** Ends a live bar so that what follows starts on a line of its own, the cursor and line wrapping back on. */
@@ -37,7 +35,7 @@ function runClock(): (run: RunStage | undefined) => number {
   };
 }
 
-export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.stderr): Reporter {
+export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
   if (args.quiet) return () => undefined;
   if (stream.isTTY) return barReporter(stream);
   let lastStage = "";
@@ -66,7 +64,7 @@ const seconds = (s: number): string => (s < 60 ? `${s}s` : s < 3600 ? `${Math.fl
 const fit = (text: string, width: number): string => (text.length <= width ? text : width <= 1 ? "…".slice(0, Math.max(0, width)) : `${text.slice(0, width - 1)}…`);
 
 /** One line no wider than the terminal: what is kept when it is narrow is the count, then the ETA. */
-export function barLine(label: string, run: RunStage | undefined, runSeconds: number, done: number, total: number, elapsedS: number, etaS: number, width: number): string {
+function barLine(label: string, run: RunStage | undefined, runSeconds: number, done: number, total: number, elapsedS: number, etaS: number, width: number): string {
   const { prefix, text } = labelOf(label, run, runSeconds);
   const time = seconds(elapsedS);
   if (total <= 1) return fit(`${prefix}${fit(text, Math.max(0, width - 1 - prefix.length - time.length - 3))} · ${time}`, width - 1);
@@ -100,7 +98,7 @@ function restoreTerminalOnSignals(): void {
   process.once("exit", stopProgress);
 }
 
-function barReporter(stream: NodeJS.WriteStream): Reporter {
+function barReporter(stream: NodeJS.WriteStream): ProgressReporter {
   let stage = "";
   const clock = runClock();
   return (next, done, total, run) => {

@@ -55,11 +55,16 @@ t.test("1: eval --neutral reads the file it is given, and refuses one that is em
   const model = await editedCopy();
   const empty = join(scratch, "empty.txt");
   writeFileSync(empty, "");
-  for (const bad of [empty, ORIGINAL]) {
+  // the start of a GGUF file: small enough to be read, refused for what it holds
+  const binary = join(scratch, "header.gguf");
+  writeFileSync(binary, Buffer.concat([Buffer.from("GGUF\x03"), Buffer.alloc(59)]));
+  for (const bad of [empty, binary]) {
     const r = await gguf("eval", model, "--base", ORIGINAL, "--neutral", bad, "--threads", "1", "--json");
     t.equal(r.code, 1, `${bad} is refused`);
     t.equal(JSON.parse(r.stdout).error.code, "E_NEUTRAL_TEXT");
   }
+  const whole = await gguf("eval", model, "--base", ORIGINAL, "--neutral", ORIGINAL, "--threads", "1");
+  t.equal(whole.code, 1, "a whole model file is refused too");
   const text = join(scratch, "domain.txt");
   writeFileSync(text, "the cat sat on the mat .\nthe dog is near the house .\n");
   const own = JSON.parse((await gguf("eval", model, "--base", ORIGINAL, "--neutral", text, "--threads", "1", "--json")).stdout);

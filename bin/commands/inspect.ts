@@ -9,7 +9,7 @@ import { openGguf } from "../../lib/edit/reader.js";
 import { handle, printResult, table, type CommonArgs } from "../cli.js";
 
 export interface InspectResult {
-  /** Absolute, like every path in every command's JSON. */
+  /** Absolute, as edit and undo report theirs. */
   file: string;
   fileBytes: number;
   version: number;

@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { sha256File, undo, undoAll } from "../../lib/edit/editor.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
@@ -14,7 +15,7 @@ export const undoCommand: CommandModule<CommonArgs, CommonArgs & { model: string
       const rolledBack = results.reduce((n, r) => n + r.rolledBack, 0);
       const undone = results.filter((r) => r.edits.length > 0).length;
       const remaining = results.at(-1)!.remaining;
-      const out = { file: args.model, restored: true, undone, rolledBack, bytesRestored: results.reduce((n, r) => n + r.bytesRestored, 0), remaining, sha256: await sha256File(args.model) };
+      const out = { file: resolve(args.model), restored: true, undone, rolledBack, bytesRestored: results.reduce((n, r) => n + r.bytesRestored, 0), remaining, sha256: await sha256File(args.model) };
       const neurons = (edits: readonly NeuronEdit[]) => edits.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ");
       printResult(args, out, () => [
         ...(rolledBack > 0 ? [`rolled back ${count(rolledBack, "interrupted edit")} of ${out.file}: the file is as it was before them`] : []),

@@ -6,6 +6,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import semver from "semver";
 import t from "tap";
 import type { Test } from "tap";
 import { packageRoot } from "../lib/package-root.js";
@@ -113,6 +114,16 @@ t.test("the package ships the library, its licence and one model, without benchm
     t.ok(files.includes(wanted), `${wanted} is in the tarball`);
   }
   t.same(files.filter((f) => f.endsWith(".map") || f.startsWith("dist/bench/") || f.startsWith("dist/test/") || f.startsWith("vendor/llama.cpp/")), [], "no source maps, benchmarks, tests or unpacked llama.cpp");
+});
+
+t.test("every installed dependency runs on the oldest Node the package claims", async (t) => {
+  const { engines } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { engines: { node: string } };
+  const oldest = semver.minVersion(engines.node)!.version;
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean; engines?: { node?: string } | string[] }> };
+  const refused = Object.entries(lock.packages)
+    .filter(([path, p]) => path !== "" && !p.dev && p.engines && !Array.isArray(p.engines) && p.engines.node && !semver.satisfies(oldest, p.engines.node))
+    .map(([path, p]) => `${path} (${(p.engines as { node: string }).node})`);
+  t.same(refused, [], `engines.node ${engines.node}: no dependency needs a newer Node (npm warns EBADENGINE otherwise)`);
 });
 
 t.test("the build path follows the libraries and headers at hand", async (t) => {

@@ -24,3 +24,9 @@ t.test("the README lists exactly the error codes the code raises", async (t) => 
   t.same([...raised].filter((c) => !c.startsWith("E_DATASET_") && !listed.has(c)).sort(), [], "every raised code is listed");
   t.same([...listed].filter((c) => !raised.has(c) && c !== "E_DATASET_*").sort(), [], "every listed code is raised somewhere");
 });
+
+t.test("every code the library raises starts with E_ (the CLI prints only such codes)", async (t) => {
+  const codes = ["lib", "bin"].flatMap((d) => sources(join(root, d))).flatMap((f) => [...readFileSync(f, "utf8").matchAll(/new DebiasError\(\s*"([^"]+)"/g)].map((m) => m[1]!));
+  t.ok(codes.length > 50, `${codes.length} raising sites found`);
+  t.same(codes.filter((c) => !/^E_[A-Z0-9_]+$/.test(c)), []);
+});

@@ -13,12 +13,12 @@ export type SentenceScorer = (texts: string[]) => Promise<number[]>;
 export async function scoreSentences(scorer: SentenceScorer, texts: string[], benchmark: string): Promise<number[]> {
   const scores = await scorer(texts);
   if (!Array.isArray(scores) || scores.length !== texts.length) {
-    throw new DebiasError("BENCHMARK_SCORER_INVALID", `The ${benchmark} scorer returned ${Array.isArray(scores) ? scores.length : "no array of"} scores for ${texts.length} sentences.`);
+    throw new DebiasError("E_BENCHMARK_SCORER_INVALID", `The ${benchmark} scorer returned ${Array.isArray(scores) ? scores.length : "no array of"} scores for ${texts.length} sentences.`);
   }
   // −Infinity is a legitimate log-probability (an impossible sentence) and still compares correctly.
   const bad = scores.findIndex((s) => typeof s !== "number" || Number.isNaN(s) || s === Infinity);
   if (bad !== -1) {
-    throw new DebiasError("BENCHMARK_SCORER_INVALID", `The ${benchmark} scorer returned ${String(scores[bad])} for sentence #${bad + 1}, not a log-probability.`);
+    throw new DebiasError("E_BENCHMARK_SCORER_INVALID", `The ${benchmark} scorer returned ${String(scores[bad])} for sentence #${bad + 1}, not a log-probability.`);
   }
   return scores;
 }

@@ -50,21 +50,21 @@ const COLUMNS = ["sent_more", "sent_less", "stereo_antistereo", "bias_type"] as 
 /** Parses the CSV text into every pair it holds; `source` names it in errors. */
 export function parseCrowsPairs(text: string, source: string): CrowsPair[] {
   const [header, ...rows] = parseCsv(text, source);
-  if (header === undefined) throw new DebiasError("CROWS_PAIRS_PARSE", `${source} is empty.`);
+  if (header === undefined) throw new DebiasError("E_CROWS_PAIRS_PARSE", `${source} is empty.`);
   const column = Object.fromEntries(
     COLUMNS.map((name) => {
       const index = header.indexOf(name);
-      if (index === -1) throw new DebiasError("CROWS_PAIRS_PARSE", `${source} has no "${name}" column.`);
+      if (index === -1) throw new DebiasError("E_CROWS_PAIRS_PARSE", `${source} has no "${name}" column.`);
       return [name, index];
     }),
   ) as Record<(typeof COLUMNS)[number], number>;
   const idColumn = header.indexOf("");
   return rows.map((row, r) => {
     const where = `Row ${r + 1} of ${source}`;
-    if (row.length !== header.length) throw new DebiasError("CROWS_PAIRS_PARSE", `${where} has ${row.length} fields instead of ${header.length}.`);
+    if (row.length !== header.length) throw new DebiasError("E_CROWS_PAIRS_PARSE", `${where} has ${row.length} fields instead of ${header.length}.`);
     const direction = row[column.stereo_antistereo];
     if (!(CROWS_DIRECTIONS as readonly string[]).includes(direction)) {
-      throw new DebiasError("CROWS_PAIRS_PARSE", `${where} has stereo_antistereo "${direction}" instead of stereo or antistereo.`);
+      throw new DebiasError("E_CROWS_PAIRS_PARSE", `${where} has stereo_antistereo "${direction}" instead of stereo or antistereo.`);
     }
     return {
       id: idColumn === -1 ? String(r) : row[idColumn],
@@ -85,7 +85,7 @@ export async function loadCrowsPairs(file: string, options: { biasType?: string 
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new DebiasError("CROWS_PAIRS_NOT_FOUND", `Cannot read the CrowS-Pairs file ${file}: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_CROWS_PAIRS_NOT_FOUND", `Cannot read the CrowS-Pairs file ${file}: ${(err as Error).message}.`, { cause: err });
   }
   const pairs = parseCrowsPairs(text, file);
   return biasType === null ? pairs : pairs.filter((pair) => pair.biasType === biasType);

@@ -17,7 +17,7 @@ export function parseCsv(text: string, source: string): string[][] {
   let fieldStart = true;
   let quoted = false;
   const fail = (why: string): never => {
-    throw new DebiasError("CSV_PARSE", `${source}, line ${line}: ${why}.`);
+    throw new DebiasError("E_CSV_PARSE", `${source}, line ${line}: ${why}.`);
   };
   const endRecord = () => {
     record.push(field);

@@ -93,7 +93,7 @@ function escapeRegExp(text: string): string {
 /** Parses one WinoBias line (see the procedure above); `where` names it in errors. */
 export function parseWinoBiasLine(line: string, occupations: readonly string[], where: string): WinoBiasSentence {
   const fail = (why: string): never => {
-    throw new DebiasError("WINOBIAS_PARSE", `${where} ${why}: ${JSON.stringify(line)}.`);
+    throw new DebiasError("E_WINOBIAS_PARSE", `${where} ${why}: ${JSON.stringify(line)}.`);
   };
   const numbered = /^\s*(\d+)\s+(.*\S)\s*$/.exec(line);
   if (numbered === null) return fail("is not a numbered sentence");
@@ -142,7 +142,7 @@ async function readText(file: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (err) {
-    throw new DebiasError("WINOBIAS_NOT_FOUND", `Cannot read the WinoBias file ${file}: ${(err as Error).message}.`, { cause: err });
+    throw new DebiasError("E_WINOBIAS_NOT_FOUND", `Cannot read the WinoBias file ${file}: ${(err as Error).message}.`, { cause: err });
   }
 }
 

@@ -29,9 +29,9 @@ t.test("CSV reader", async (t) => {
   t.strictSame(parseCsv("", "f"), []);
   t.strictSame(parseCsv("only", "f"), [["only"]]);
   t.strictSame(parseCsv(",\n", "f"), [["", ""]]);
-  t.throws(() => parseCsv('a\n"open\nnever closed', "f.csv"), { code: "CSV_PARSE", message: "f.csv, line 2: a quoted field is never closed." });
-  t.throws(() => parseCsv('a\n"quoted"tail', "f.csv"), { code: "CSV_PARSE", message: /line 2: text follows a closing quote/ });
-  t.throws(() => parseCsv('a\n\nab"c', "f.csv"), { code: "CSV_PARSE", message: /line 3: a quote appears inside an unquoted field/ });
+  t.throws(() => parseCsv('a\n"open\nnever closed', "f.csv"), { code: "E_CSV_PARSE", message: "f.csv, line 2: a quoted field is never closed." });
+  t.throws(() => parseCsv('a\n"quoted"tail', "f.csv"), { code: "E_CSV_PARSE", message: /line 2: text follows a closing quote/ });
+  t.throws(() => parseCsv('a\n\nab"c', "f.csv"), { code: "E_CSV_PARSE", message: /line 3: a quote appears inside an unquoted field/ });
 });
 
 t.test("parsing and scoring pairs", async (t) => {
@@ -62,12 +62,12 @@ t.test("parsing and scoring pairs", async (t) => {
     antistereo: { score: 100, n: 1 },
   });
   t.strictSame(await scoreCrowsPairs([], negativeLength), { score: null, n: 0, ties: 0, stereo: { score: null, n: 0 }, antistereo: { score: null, n: 0 } });
-  await t.rejects(scoreCrowsPairs(pairs, async () => [1, 2]), { code: "BENCHMARK_SCORER_INVALID" });
+  await t.rejects(scoreCrowsPairs(pairs, async () => [1, 2]), { code: "E_BENCHMARK_SCORER_INVALID" });
 
-  t.throws(() => parseCrowsPairs("", "e.csv"), { code: "CROWS_PAIRS_PARSE", message: /empty/ });
-  t.throws(() => parseCrowsPairs("sent_more,sent_less,bias_type\na,b,gender", "e.csv"), { code: "CROWS_PAIRS_PARSE", message: /no "stereo_antistereo" column/ });
-  t.throws(() => parseCrowsPairs("sent_more,sent_less,stereo_antistereo,bias_type\na,b,stereo", "e.csv"), { code: "CROWS_PAIRS_PARSE", message: /Row 1 of e\.csv has 3 fields instead of 4/ });
-  t.throws(() => parseCrowsPairs("sent_more,sent_less,stereo_antistereo,bias_type\na,b,pro,gender", "e.csv"), { code: "CROWS_PAIRS_PARSE", message: /stereo_antistereo "pro"/ });
+  t.throws(() => parseCrowsPairs("", "e.csv"), { code: "E_CROWS_PAIRS_PARSE", message: /empty/ });
+  t.throws(() => parseCrowsPairs("sent_more,sent_less,bias_type\na,b,gender", "e.csv"), { code: "E_CROWS_PAIRS_PARSE", message: /no "stereo_antistereo" column/ });
+  t.throws(() => parseCrowsPairs("sent_more,sent_less,stereo_antistereo,bias_type\na,b,stereo", "e.csv"), { code: "E_CROWS_PAIRS_PARSE", message: /Row 1 of e\.csv has 3 fields instead of 4/ });
+  t.throws(() => parseCrowsPairs("sent_more,sent_less,stereo_antistereo,bias_type\na,b,pro,gender", "e.csv"), { code: "E_CROWS_PAIRS_PARSE", message: /stereo_antistereo "pro"/ });
   t.strictSame(parseCrowsPairs("sent_more,sent_less,stereo_antistereo,bias_type\na,b,stereo,age", "e.csv")[0].id, "0", "row index without an id column");
 
   const tmp = await mkdtemp(path.join(os.tmpdir(), "debias-crows-"));
@@ -76,7 +76,7 @@ t.test("parsing and scoring pairs", async (t) => {
   t.equal((await loadCrowsPairs(path.join(tmp, "mini.csv"))).length, 3, "gender by default");
   t.equal((await loadCrowsPairs(path.join(tmp, "mini.csv"), { biasType: "race-color" })).length, 1);
   t.equal((await loadCrowsPairs(path.join(tmp, "mini.csv"), { biasType: null })).length, 4);
-  await t.rejects(loadCrowsPairs(path.join(tmp, "missing.csv")), { code: "CROWS_PAIRS_NOT_FOUND" });
+  await t.rejects(loadCrowsPairs(path.join(tmp, "missing.csv")), { code: "E_CROWS_PAIRS_NOT_FOUND" });
 });
 
 t.test("the real CrowS-Pairs file", { skip }, async (t) => {

@@ -57,7 +57,7 @@ t.test("parsing one line", async (t) => {
     ["3 [The pilot] argued with the nurse because [he] left.", /brackets "The pilot"/],
     ["3 [The developer] argued because [he] left the nurse.", /no occupation besides "developer" before the pronoun/],
   ];
-  for (const [line, message] of bad) t.throws(() => parseWinoBiasLine(line, OCCUPATIONS, "Line 3 of f"), { code: "WINOBIAS_PARSE", message }, line);
+  for (const [line, message] of bad) t.throws(() => parseWinoBiasLine(line, OCCUPATIONS, "Line 3 of f"), { code: "E_WINOBIAS_PARSE", message }, line);
 });
 
 t.test("loading and scoring a small folder", async (t) => {
@@ -78,7 +78,7 @@ t.test("loading and scoring a small folder", async (t) => {
   for (const kind of ["pro", "anti"] as const) {
     for (const type of [1, 2] as const) await writeFile(path.join(tmp, winoBiasFileName(kind, type, "dev")), lines[kind][type]);
   }
-  await t.rejects(loadWinoBias(tmp), { code: "WINOBIAS_NOT_FOUND" }, "the test split is missing");
+  await t.rejects(loadWinoBias(tmp), { code: "E_WINOBIAS_NOT_FOUND" }, "the test split is missing");
   const items = await loadWinoBias(tmp, { splits: ["dev"] });
   t.strictSame(
     items.map((i) => [i.kind, i.type, i.split, i.id, i.gold, i.other, i.pronoun]),
@@ -104,9 +104,9 @@ t.test("loading and scoring a small folder", async (t) => {
   const constant = await scoreWinoBias(items.slice(0, 3), async (texts) => texts.map(() => -1));
   t.strictSame(constant.overall, { pro: 0, anti: null, gap: null, n: { pro: 3, anti: 0 }, ties: 3 }, "ties are wrong, no anti lines → null");
 
-  await t.rejects(scoreWinoBias(items, async (texts) => texts.slice(1).map(() => 0)), { code: "BENCHMARK_SCORER_INVALID" });
-  await t.rejects(scoreWinoBias(items, async (texts) => texts.map(() => NaN)), { code: "BENCHMARK_SCORER_INVALID" });
-  await t.rejects(loadWinoBias(path.join(tmp, "nowhere")), { code: "WINOBIAS_NOT_FOUND" });
+  await t.rejects(scoreWinoBias(items, async (texts) => texts.slice(1).map(() => 0)), { code: "E_BENCHMARK_SCORER_INVALID" });
+  await t.rejects(scoreWinoBias(items, async (texts) => texts.map(() => NaN)), { code: "E_BENCHMARK_SCORER_INVALID" });
+  await t.rejects(loadWinoBias(path.join(tmp, "nowhere")), { code: "E_WINOBIAS_NOT_FOUND" });
 });
 
 t.test("the real WinoBias files", { skip }, async (t) => {

@@ -1,0 +1,49 @@
+// Causal effects of edits through the graph hook, on the planted llama fixture: what a neuron set really
+// does to the objective, the factual margin and neutral text, measured many variants a batch.
+import t from "tap";
+import { causalEffects } from "../../lib/locate/causal.js";
+import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { searchSize } from "../../lib/select/objective.js";
+import { fixturePath, manifest } from "../helpers/fixtures.js";
+
+const path = fixturePath("llama-localized");
+const planted = manifest.models["llama-localized"]!.designatedNeurons!;
+const session = await openSession(path, manifestWorkload(manifest), { threads: 1 });
+t.teardown(() => session.model.dispose());
+const base = await selectionBaseline(session, "stereotype", await scoreOriginal(session));
+const baseSize = searchSize(base.score, "stereotype");
+
+t.test("an empty edit changes nothing", async (t) => {
+  const [none] = await causalEffects(session.evaluator, base, [[]]);
+  t.ok(Math.abs(none!.dBias) < 1e-5, `dBias ${none!.dBias}`);
+  t.equal(none!.kl, 0, "no KL on neutral text");
+  t.ok(none!.b.every((b, i) => Math.abs(b - base.b[i]!) < 1e-5), "the same b for every probe");
+});
+
+t.test("the planted neurons carry the stereotype; as many random ones do not", async (t) => {
+  const random = planted.map((n, k) => ({ layer: n.layer, index: (n.index + 37 * (k + 1)) % manifest.models["llama-localized"]!.config.nFf }));
+  const [plantedEffect, randomEffect] = await causalEffects(session.evaluator, base, [planted, random]);
+  t.ok(plantedEffect!.bias < 0.1 * baseSize, `planted: ${baseSize.toFixed(3)} → ${plantedEffect!.bias.toFixed(3)} nats`);
+  t.ok(Math.abs(randomEffect!.dBias) < 0.1 * baseSize, `random: moves it by ${randomEffect!.dBias.toFixed(4)}`);
+  t.ok(plantedEffect!.kl > 0 && plantedEffect!.kl < 0.02, `KL ${plantedEffect!.kl.toExponential(2)} on neutral text`);
+});
+
+t.test("factual margin lost counts against the gain at the same relative rate", async (t) => {
+  const edits = [planted.slice(0, 4), planted.slice(4, 8), [{ layer: 0, index: 0 }], [{ layer: 1, index: 5, scale: 3 }]];
+  const margin0 = base.score.factualMargin!;
+  for (const e of await causalEffects(session.evaluator, base, edits)) {
+    const margin = e.score.factualMargin!;
+    t.equal(e.bias, searchSize(e.score, "stereotype") + (baseSize * Math.max(0, margin0 - margin)) / margin0);
+    t.equal(e.dBias, e.bias - baseSize);
+    t.equal(e.dFactual, margin - margin0);
+  }
+});
+
+t.test("variants measured together give what each gives alone (more than one batch of them)", async (t) => {
+  const edits = Array.from({ length: 20 }, (_, k) => [planted[k % planted.length]!]);
+  const together = await causalEffects(session.evaluator, base, edits);
+  for (const k of [0, 7, 16, 19]) {
+    const [alone] = await causalEffects(session.evaluator, base, [edits[k]!]);
+    t.ok(Math.abs(alone!.bias - together[k]!.bias) < 1e-5 && Math.abs(alone!.kl - together[k]!.kl) < 1e-7, `edit ${k}: ${alone!.bias} vs ${together[k]!.bias}`);
+  }
+});

@@ -50,7 +50,7 @@ export async function readNeutralText(file: string): Promise<string[]> {
   return lines;
 }
 
-/** The bundled CommonWords dataset, or a user's dataset file; its own neutral text unless one is given. */
+/** The bundled CommonWords dataset, or another by file or bundled name; its own neutral text unless one is given. */
 export async function defaultWorkload(datasetFile?: string, neutralFile?: string): Promise<Workload> {
   const dataset = await loadDataset(datasetFile);
   const neutralText = neutralFile ? await readNeutralText(neutralFile) : (dataset.neutralText ?? defaultNeutralSentences());

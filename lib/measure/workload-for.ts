@@ -18,10 +18,10 @@ async function fixtureManifest(modelPath: string): Promise<{ dataset: unknown } 
  * The probes and neutral text for a model; `dataset` is a file or a bundled dataset's name
  * ("commonwords", "tinystories"); `neutralFile` (one sentence a line) replaces the neutral text.
  */
-export async function workloadFor(modelPath: string, datasetFile?: string, neutralFile?: string): Promise<Workload & { source: string }> {
-  if (datasetFile) {
-    const bundled = datasetPath(datasetFile) !== datasetFile;
-    return { ...(await defaultWorkload(datasetFile, neutralFile)), source: bundled ? `the bundled ${datasetFile} dataset` : datasetFile };
+export async function workloadFor(modelPath: string, dataset?: string, neutralFile?: string): Promise<Workload & { source: string }> {
+  if (dataset) {
+    const bundled = datasetPath(dataset) !== dataset;
+    return { ...(await defaultWorkload(dataset, neutralFile)), source: bundled ? `the bundled ${dataset} dataset` : dataset };
   }
   const manifest = await fixtureManifest(modelPath);
   if (manifest) {

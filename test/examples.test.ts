@@ -21,3 +21,15 @@ t.test("the README's library example runs and says what it did", async (t) => {
   t.match(stdout, /log p\(she\) \[ -?\d/);
   t.ok(existsSync(join(app, "debiased.gguf")), "the edited model was written where asked");
 });
+
+t.test("an ES module only: CommonJS is told to import it, and import() from CommonJS works", async (t) => {
+  const app = t.testdir({ "package.json": JSON.stringify({ type: "commonjs" }) });
+  mkdirSync(join(app, "node_modules"));
+  symlinkSync(packageRoot(), join(app, "node_modules", "gguf-debias"), "dir");
+  const err = await promisify(execFile)(process.execPath, ["-e", 'require("gguf-debias")'], { cwd: app }).then(() => null, (e: { code: number; stderr: string }) => e);
+  t.ok(err, "require() fails");
+  t.match(err!.stderr, /gguf-debias is an ES module and cannot be require\(\)d: use `import/);
+  t.match(err!.stderr, /E_ESM_ONLY/);
+  const { stdout } = await promisify(execFile)(process.execPath, ["-e", 'import("gguf-debias").then((m) => console.log(typeof m.run, typeof m.DebiasModel))'], { cwd: app });
+  t.equal(stdout.trim(), "function function");
+});

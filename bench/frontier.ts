@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { interventionsFor } from "../lib/locate/neurons.js";
 import { packageRoot } from "../lib/package-root.js";
-import { defaultWorkload, run, scoreOriginal, withSession, type RunResult } from "../lib/pipeline.js";
+import { run, scoreOriginal, withSession } from "../lib/pipeline.js";
+import type { RunResult } from "../lib/verify/run-result.js";
+import { defaultWorkload } from "../lib/measure/workload.js";
 import type { GroupMetrics } from "../lib/measure/metrics.js";
 import { stepSet, type SearchKind } from "../lib/select/selection.js";
 

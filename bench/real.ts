@@ -6,7 +6,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { packageRoot } from "../lib/package-root.js";
-import { defaultWorkload, run, type RunResult } from "../lib/pipeline.js";
+import { run } from "../lib/pipeline.js";
+import type { RunResult } from "../lib/verify/run-result.js";
+import { defaultWorkload } from "../lib/measure/workload.js";
 import type { SearchKind } from "../lib/select/selection.js";
 
 const args = process.argv.slice(2);

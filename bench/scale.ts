@@ -24,7 +24,8 @@ import { parseArgs } from "node:util";
 import { causalEffects } from "../lib/locate/causal.js";
 import { native } from "../lib/native.js";
 import { packageRoot } from "../lib/package-root.js";
-import { defaultWorkload, openSession, selectionBaseline } from "../lib/pipeline.js";
+import { openSession, selectionBaseline } from "../lib/pipeline.js";
+import { defaultWorkload } from "../lib/measure/workload.js";
 import { writeSyntheticLlama, type SyntheticShape } from "./synthetic-model.js";
 import { unpackLlamaSource } from "./vendor.js";
 

@@ -6,7 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { neuronKey } from "../lib/locate/neurons.js";
 import { packageRoot } from "../lib/package-root.js";
-import { manifestWorkload, run, type RunResult } from "../lib/pipeline.js";
+import { run } from "../lib/pipeline.js";
+import type { RunResult } from "../lib/verify/run-result.js";
+import { manifestWorkload } from "../lib/measure/workload.js";
 
 const args = process.argv.slice(2);
 const fastOnly = args.includes("--fast-only");

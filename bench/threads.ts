@@ -6,7 +6,8 @@
 import { fork } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { manifestWorkload, withSession } from "../lib/pipeline.js";
+import { withSession } from "../lib/pipeline.js";
+import { manifestWorkload } from "../lib/measure/workload.js";
 import { defaultThreads } from "../lib/llama/facts.js";
 import { defaultModelPath } from "../lib/measure/workload-for.js";
 import { manifest } from "../test/helpers/fixtures.js";

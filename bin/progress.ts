@@ -5,7 +5,6 @@
 // every tenth of a long one.
 import cliProgress from "cli-progress";
 import type { ProgressReporter, RunStage } from "../lib/pipeline.js";
-import type { CommonArgs } from "./cli.js";
 
 let active: cliProgress.SingleBar | null = null;
 
@@ -35,7 +34,7 @@ function runClock(): (run: RunStage | undefined) => number {
   };
 }
 
-export function progress(args: CommonArgs, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+export function progress(args: { quiet: boolean }, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
   if (args.quiet) return () => undefined;
   if (stream.isTTY) return barReporter(stream);
   let lastStage = "";

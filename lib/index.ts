@@ -25,10 +25,12 @@ export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal
 export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type ParetoPoint, type SearchKind, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
 export { searchRanked } from "./select/ranked-search.js";
-export { chooseSearch, DEFAULT_MAX_PASSES, searchBudget, defaultWorkload, inferredDirections, manifestWorkload, openSession, readNeutralText, run, scoreOriginal, selectionBaseline, withNeutralText, withSession, type ProgressReporter, type RunCost, type RunOptions, type RunStage, type RunProvenance, type RunResult, type Workload } from "./pipeline.js";
+export { chooseSearch, DEFAULT_MAX_PASSES, searchBudget, inferredDirections, openSession, run, scoreOriginal, selectionBaseline, withNeutralText, withSession, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
+export type { RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
+export { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "./measure/workload.js";
 export { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";
 export { compareWithRandomSets, randomSetsLike, type RandomComparison, type SplitComparison } from "./select/random-sets.js";
-export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./select/objective.js";
+export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./measure/objective.js";
 export { defaultModelPath, workloadFor } from "./measure/workload-for.js";
 export { renderReport } from "./verify/report.js";
 export { renderChart, renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";

@@ -2,66 +2,26 @@
 // held-out numbers say the edit helps, then re-open the edited file and measure again — and say plainly
 // what neuron editing could and could not do.
 import { rm } from "node:fs/promises";
-import { readUserFile } from "./files.js";
 import { basename, resolve } from "node:path";
-import { bundledDatasetPaths, datasetFromManifest, loadDataset, probes, type BiasDataset, type Gender, type Probe } from "./measure/dataset.js";
+import { bundledDatasetPaths, loadDataset, probes, type BiasDataset, type Gender, type Probe } from "./measure/dataset.js";
 import type { BiasScore, ScoreOptions } from "./measure/metrics.js";
-import { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
+import { compareRuns, NeutralText, type NeutralRun } from "./measure/neutral-text.js";
 import { ProbeSet, splitWords } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
 import { defaultCandidates, locate, rankByDirectEffect, type Candidate, type LocateOptions, type LocateResult } from "./locate/locate.js";
-import { DebiasError } from "./errors.js";
 import { checkInPlaceTarget, checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
 import { openGguf } from "./edit/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
+import type { Workload } from "./measure/workload.js";
+import type { RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
 import { DebiasModel, type LoadOptions } from "./llama/model.js";
-import type { ObjectiveKind } from "./select/objective.js";
-import { compareWithRandomSets, randomSetProbe, type RandomComparison } from "./select/random-sets.js";
+import type { ObjectiveKind } from "./measure/objective.js";
+import { compareWithRandomSets, randomSetProbe } from "./select/random-sets.js";
 import { searchRanked } from "./select/ranked-search.js";
-import { selectNeurons, type EditedNeuron, type SearchKind, type SearchResult, type Selection, type SelectionOptions } from "./select/selection.js";
+import { selectNeurons, type SearchKind, type SearchResult, type SelectionOptions } from "./select/selection.js";
 import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
 import { native } from "./native.js";
-
-export interface Workload {
-  dataset: BiasDataset;
-  neutralText: string[];
-}
-
-/**
- * Far more than a text within NeutralText's bound holds (the bundled one is 2 KB), so a larger file is
- * refused before it is tokenized: one 10 MB line took 106 s and 610 MB to tokenize, 1 MB 1.9 s.
- */
-const MAX_NEUTRAL_FILE_BYTES = 2 ** 20;
-
-/** Neutral sentences from a text file: one a line, blank lines skipped. */
-export async function readNeutralText(file: string): Promise<string[]> {
-  const bytes = await readUserFile(file, "neutral text file", MAX_NEUTRAL_FILE_BYTES);
-  let text: string;
-  try {
-    // NUL bytes are valid UTF-8, but no text holds them: a model file given by mistake does.
-    if (bytes.includes(0)) throw new Error("NUL byte");
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new DebiasError("E_NEUTRAL_TEXT", `The neutral text file ${file} is not UTF-8 text (a model or other binary file?); give one sentence a line.`);
-  }
-  const lines = text.split("\n").map((s) => s.trim()).filter(Boolean);
-  if (lines.length === 0) throw new DebiasError("E_NEUTRAL_TEXT", `The neutral text file ${file} holds no text.`);
-  return lines;
-}
-
-/** The bundled CommonWords dataset, or another by file or bundled name; its own neutral text unless one is given. */
-export async function defaultWorkload(datasetFile?: string, neutralFile?: string): Promise<Workload> {
-  const dataset = await loadDataset(datasetFile);
-  const neutralText = neutralFile ? await readNeutralText(neutralFile) : (dataset.neutralText ?? defaultNeutralSentences());
-  return { dataset, neutralText };
-}
-
-/** A fixture model's own dataset and neutral text, from its manifest (its vocabulary is tiny). */
-export function manifestWorkload(manifest: { dataset: unknown }): Workload {
-  const dataset = datasetFromManifest(manifest.dataset as Parameters<typeof datasetFromManifest>[0]);
-  return { dataset, neutralText: dataset.neutralText ?? defaultNeutralSentences() };
-}
 
 export interface Session {
   model: DebiasModel;
@@ -226,60 +186,6 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   evaluator?: EvaluatorOptions;
   /** The command line that asked for this run, recorded in the result (the CLI passes its own). */
   command?: string;
-}
-
-export interface RunProvenance {
-  /** gguf-debias and llama.cpp versions. */
-  tool: string;
-  llamaCommit: string;
-  command: string | null;
-  startedAt: string;
-  /** The input as it was before the run, and the written file (null when nothing was written). */
-  model: { path: string; sha256: string };
-  output: { path: string; sha256: string } | null;
-}
-
-export interface RunResult {
-  /** The edited model, or the untouched input when nothing was written. */
-  file: string;
-  written: boolean;
-  /** The input itself was edited (journaled: `undo` restores it). */
-  inPlace: boolean;
-  objective: ObjectiveKind;
-  before: BiasScore;
-  /** Measured on the written file; the original's numbers when nothing was written. */
-  after: BiasScore;
-  /** The chosen set measured through the hook before anything was written (null when none was chosen). */
-  predicted: BiasScore | null;
-  eval: Capability;
-  neurons: Candidate[];
-  /** The set the search chose (written or not). */
-  selected: EditedNeuron[];
-  /** The neurons edited in the written file: the selected set, or none when nothing was written. */
-  edited: EditedNeuron[];
-  locate: Omit<LocateResult, "neurons"> | null;
-  selection: Omit<Selection, "neurons"> | null;
-  randomSets: RandomComparison | null;
-  verdict: Verdict;
-  cost: RunCost;
-  provenance: RunProvenance;
-}
-
-/**
- * What a run cost. A pass is one evaluation of the selection probes and the neutral text: the
- * machine-independent unit the search is steered by. Tokens count every token run through a model;
- * passes are tokens over the tokens of one pass, so a capture or a split-only measurement counts for
- * what it evaluates.
- */
-export interface RunCost {
-  passes: number;
-  /** Tokens of one pass on this model and dataset. */
-  tokensPerPass: number;
-  tokens: number;
-  /** Per stage, in order: wall seconds, passes and tokens. */
-  stages: Record<string, { seconds: number; passes: number; tokens: number }>;
-  /** Peak resident memory of the process so far (bytes). */
-  peakRssBytes: number;
 }
 
 /** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */

@@ -14,7 +14,9 @@ import { causalEffects } from "../lib/locate/causal.js";
 import { interventionsFor } from "../lib/locate/neurons.js";
 import { sha256File } from "../lib/edit/editor.js";
 import { scoreBias } from "../lib/measure/metrics.js";
-import { chooseSearch, defaultWorkload, searchBudget, inferredDirections, manifestWorkload, openSession, run, scoreOriginal, selectionBaseline, type RunOptions, type RunResult } from "../lib/pipeline.js";
+import { chooseSearch, searchBudget, inferredDirections, openSession, run, scoreOriginal, selectionBaseline, type RunOptions } from "../lib/pipeline.js";
+import type { RunResult } from "../lib/verify/run-result.js";
+import { defaultWorkload, manifestWorkload } from "../lib/measure/workload.js";
 import { packageRoot } from "../lib/package-root.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
 import { writeSyntheticLlama } from "../bench/synthetic-model.js";
@@ -258,7 +260,7 @@ t.test("a dataset without directions takes each stereotyped word's from the orig
 });
 
 t.test("a neutral text file is read only up to 1 MiB, so a huge line is never tokenized", async (t) => {
-  const { readNeutralText } = await import("../lib/pipeline.js");
+  const { readNeutralText } = await import("../lib/measure/workload.js");
   const { truncateSync, writeFileSync } = await import("node:fs");
   const file = join(t.testdir(), "long.txt");
   writeFileSync(file, "");

@@ -6,7 +6,7 @@ import type { Evaluator } from "../llama/evaluator.js";
 import type { BiasScore, ScoreOptions } from "../measure/metrics.js";
 import type { NeutralRun, NeutralText } from "../measure/neutral-text.js";
 import type { ProbeSet } from "../measure/probe-set.js";
-import { objectiveValue, searchSize, type ObjectiveKind } from "../select/objective.js";
+import { objectiveValue, searchSize, type ObjectiveKind } from "../measure/objective.js";
 import { interventionsFor, type NeuronId } from "./neurons.js";
 
 export interface CausalEffect {

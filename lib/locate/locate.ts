@@ -10,7 +10,7 @@ import type { Evaluator } from "../llama/evaluator.js";
 import type { DebiasModel } from "../llama/model.js";
 import type { GgufFile } from "../edit/reader.js";
 import { residuals } from "../measure/metrics.js";
-import { objectiveValue, searchSize } from "../select/objective.js";
+import { objectiveValue, searchSize } from "../measure/objective.js";
 import { causalEffects, type Baseline, type CausalEffect } from "./causal.js";
 import { directEffects, type DlaWeights } from "./direct-effect.js";
 import { seededRandom } from "../random.js";

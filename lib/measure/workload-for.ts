@@ -3,7 +3,7 @@
 // was copied to; otherwise the bundled CommonWords dataset and neutral text.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "../pipeline.js";
+import { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "./workload.js";
 import { packageRoot } from "../package-root.js";
 import { vocabularyOf } from "../llama/vocabulary.js";
 import { datasetPath } from "./dataset.js";

@@ -6,7 +6,7 @@ import type { ProbeSet } from "../measure/probe-set.js";
 import type { Probe } from "../measure/dataset.js";
 import { interventionsFor, mean, neuronKey, std } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
-import { objectiveSize, type ObjectiveKind } from "./objective.js";
+import { objectiveSize, type ObjectiveKind } from "../measure/objective.js";
 import { seededRandom } from "../random.js";
 import type { EditedNeuron } from "./selection.js";
 

@@ -16,7 +16,7 @@ import { DEFAULT_MAX_KL, DEFAULT_MIN_FACTUAL_RATIO, type LocatedNeuron } from ".
 import { byPosition, neuronKey, type NeuronId } from "../locate/neurons.js";
 import { groupMetrics, wordScores, type ProbeKey } from "../measure/metrics.js";
 import type { Evaluator } from "../llama/evaluator.js";
-import { objectiveValue, searchSize } from "./objective.js";
+import { objectiveValue, searchSize } from "../measure/objective.js";
 import { count } from "../text.js";
 
 /** Strongest candidates that alone dim factual gender (or cost too much KL) whose pairs are tried each round. */

@@ -6,7 +6,7 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import type { GroupMetrics, WordScore } from "../measure/metrics.js";
-import type { RunResult } from "../pipeline.js";
+import type { RunResult } from "./run-result.js";
 import { DebiasError } from "../errors.js";
 import { costLine } from "./report.js";
 import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";

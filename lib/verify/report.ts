@@ -2,7 +2,7 @@
 // edits do, at what cost, and the verdict in one sentence.
 import type { GroupMetrics } from "../measure/metrics.js";
 import { templateWarnings } from "../measure/probe-diagnostics.js";
-import type { RunResult } from "../pipeline.js";
+import type { RunResult } from "./run-result.js";
 import type { Selection } from "../select/selection.js";
 import { count } from "../text.js";
 

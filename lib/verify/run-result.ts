@@ -3,7 +3,68 @@
 // truncated or older result fails with one sentence naming the first bad field, never a TypeError.
 import { DebiasError } from "../errors.js";
 import { readUserFile } from "../files.js";
-import type { RunResult } from "../pipeline.js";
+import type { Candidate, LocateResult } from "../locate/locate.js";
+import type { BiasScore } from "../measure/metrics.js";
+import type { Capability } from "../measure/neutral-text.js";
+import type { ObjectiveKind } from "../measure/objective.js";
+import type { RandomComparison } from "../select/random-sets.js";
+import type { EditedNeuron, Selection } from "../select/selection.js";
+import type { Verdict } from "./verdict.js";
+
+
+export interface RunProvenance {
+  /** gguf-debias and llama.cpp versions. */
+  tool: string;
+  llamaCommit: string;
+  command: string | null;
+  startedAt: string;
+  /** The input as it was before the run, and the written file (null when nothing was written). */
+  model: { path: string; sha256: string };
+  output: { path: string; sha256: string } | null;
+}
+
+export interface RunResult {
+  /** The edited model, or the untouched input when nothing was written. */
+  file: string;
+  written: boolean;
+  /** The input itself was edited (journaled: `undo` restores it). */
+  inPlace: boolean;
+  objective: ObjectiveKind;
+  before: BiasScore;
+  /** Measured on the written file; the original's numbers when nothing was written. */
+  after: BiasScore;
+  /** The chosen set measured through the hook before anything was written (null when none was chosen). */
+  predicted: BiasScore | null;
+  eval: Capability;
+  neurons: Candidate[];
+  /** The set the search chose (written or not). */
+  selected: EditedNeuron[];
+  /** The neurons edited in the written file: the selected set, or none when nothing was written. */
+  edited: EditedNeuron[];
+  locate: Omit<LocateResult, "neurons"> | null;
+  selection: Omit<Selection, "neurons"> | null;
+  randomSets: RandomComparison | null;
+  verdict: Verdict;
+  cost: RunCost;
+  provenance: RunProvenance;
+}
+
+/**
+ * What a run cost. A pass is one evaluation of the selection probes and the neutral text: the
+ * machine-independent unit the search is steered by. Tokens count every token run through a model;
+ * passes are tokens over the tokens of one pass, so a capture or a split-only measurement counts for
+ * what it evaluates.
+ */
+export interface RunCost {
+  passes: number;
+  /** Tokens of one pass on this model and dataset. */
+  tokensPerPass: number;
+  tokens: number;
+  /** Per stage, in order: wall seconds, passes and tokens. */
+  stages: Record<string, { seconds: number; passes: number; tokens: number }>;
+  /** Peak resident memory of the process so far (bytes). */
+  peakRssBytes: number;
+}
 
 /** Results of the bundled dataset are about 1 MB; a hundredfold is room for large datasets, not for a mistake. */
 const MAX_RESULT_BYTES = 128 * 2 ** 20;

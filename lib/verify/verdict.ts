@@ -6,7 +6,7 @@
 //   reduced      — it shrank by at least the user's minimum, beyond random sets;
 //   not-localized — no set within the budget did either: neuron editing cannot remove it here.
 import { factualRight, type BiasScore, type GroupMetrics } from "../measure/metrics.js";
-import { objectiveName, objectiveSize, objectiveValue, type ObjectiveKind } from "../select/objective.js";
+import { objectiveName, objectiveSize, objectiveValue, type ObjectiveKind } from "../measure/objective.js";
 import type { RandomComparison } from "../select/random-sets.js";
 import type { Selection } from "../select/selection.js";
 import { count } from "../text.js";

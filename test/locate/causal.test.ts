@@ -2,8 +2,9 @@
 // does to the objective, the factual margin and neutral text, measured many variants a batch.
 import t from "tap";
 import { causalEffects } from "../../lib/locate/causal.js";
-import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
-import { searchSize } from "../../lib/select/objective.js";
+import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { manifestWorkload } from "../../lib/measure/workload.js";
+import { searchSize } from "../../lib/measure/objective.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";
 
 const path = fixturePath("llama-localized");

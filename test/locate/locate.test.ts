@@ -3,7 +3,8 @@
 import t from "tap";
 import { locate } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/edit/reader.js";
-import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { manifestWorkload } from "../../lib/measure/workload.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";
 
 const path = fixturePath("llama-localized");

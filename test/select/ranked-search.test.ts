@@ -2,7 +2,8 @@
 import t from "tap";
 import { rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/edit/reader.js";
-import { manifestWorkload, openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { manifestWorkload } from "../../lib/measure/workload.js";
 import { roundSizes, searchRanked, spread } from "../../lib/select/ranked-search.js";
 import { sizeLadder, stepSet } from "../../lib/select/selection.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";

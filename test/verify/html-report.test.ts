@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import puppeteer from "puppeteer-core";
 import t from "tap";
-import type { RunResult } from "../../lib/pipeline.js";
+import type { RunResult } from "../../lib/verify/run-result.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { renderHtmlReport, writeHtmlReport } from "../../lib/verify/html-report.js";
 

@@ -1,7 +1,7 @@
 // What the search minimises and what the verdict reports, on hand-made metrics.
 import t from "tap";
 import type { GroupMetrics } from "../../lib/measure/metrics.js";
-import { objectiveSize, objectiveValue, searchSize } from "../../lib/select/objective.js";
+import { objectiveSize, objectiveValue, searchSize } from "../../lib/measure/objective.js";
 
 const metrics = (m: Partial<GroupMetrics>) => ({ stereotypeGap: null, residual: null, priorSkew: null, ...m }) as GroupMetrics;
 

@@ -1,7 +1,7 @@
 // What selection drives to zero. The stereotype by default: how much further the model leans for
 // stereotyped words than for anyone (its prior removed). The prior skew only when the user asks: the
 // two are different harms with different fixes, and mean |b| mixes them.
-import type { GroupMetrics } from "../measure/metrics.js";
+import type { GroupMetrics } from "./metrics.js";
 
 export type ObjectiveKind = "stereotype" | "prior";
 

@@ -11,10 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isDebiasError } from "../lib/errors.js";
-import { GgufValueType as V, type GgufKv } from "../lib/edit/format.js";
-import { ggmlTypeByName } from "../lib/edit/ggml-types.js";
-import { openGguf, type GgufFile } from "../lib/edit/reader.js";
-import { buildGguf, type TensorData } from "../lib/edit/writer.js";
+import { GgufValueType as V, type GgufKv } from "../lib/gguf/format.js";
+import { ggmlTypeByName } from "../lib/gguf/ggml-types.js";
+import { openGguf, type GgufFile } from "../lib/gguf/reader.js";
+import { buildGguf, type TensorData } from "../lib/gguf/writer.js";
 import { seededRandom } from "../lib/random.js";
 import { fuzzLoader } from "./fuzz-loader.js";
 

@@ -10,9 +10,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GgufValueType as V, type GgufArray, type GgufKv } from "../lib/edit/format.js";
-import { openGguf } from "../lib/edit/reader.js";
-import { reheader } from "../lib/edit/writer.js";
+import { GgufValueType as V, type GgufArray, type GgufKv } from "../lib/gguf/format.js";
+import { openGguf } from "../lib/gguf/reader.js";
+import { reheader } from "../lib/gguf/writer.js";
 import { packageRoot } from "../lib/package-root.js";
 
 const root = packageRoot();

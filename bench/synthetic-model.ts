@@ -4,10 +4,10 @@
 // real model), so llama.cpp loads them.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { GgufValueType, type GgufKv } from "../lib/edit/format.js";
-import { ggmlTypeByName } from "../lib/edit/ggml-types.js";
-import { openGguf } from "../lib/edit/reader.js";
-import { layoutGguf } from "../lib/edit/writer.js";
+import { GgufValueType, type GgufKv } from "../lib/gguf/format.js";
+import { ggmlTypeByName } from "../lib/gguf/ggml-types.js";
+import { openGguf } from "../lib/gguf/reader.js";
+import { layoutGguf } from "../lib/gguf/writer.js";
 import { seededRandom } from "../lib/random.js";
 import { packageRoot } from "../lib/package-root.js";
 

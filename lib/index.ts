@@ -10,6 +10,7 @@ export const LlamaModel = DebiasModel;
 export type LlamaModel = DebiasModel;
 export { defaultThreads, type ModelFacts } from "./llama/facts.js";
 export type { Evaluation, EvaluationRequest, Evaluator, EvaluatorOptions, InterventionSpec, PromptPosition, TargetSpec } from "./llama/evaluator.js";
+export * from "./gguf/index.js";
 export * from "./edit/index.js";
 export { nativeRequantizer } from "./edit/requantizer.js";
 export { datasetFromManifest, defaultDatasetPath, loadDataset, probes, validateDataset, type BiasDataset, type DatasetWord, type Probe, type Template, type TargetPair } from "./measure/dataset.js";

@@ -10,7 +10,7 @@ import { ProbeSet, splitWords } from "./measure/probe-set.js";
 import type { Baseline } from "./locate/causal.js";
 import { defaultCandidates, locate, rankByDirectEffect, type Candidate, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { checkInPlaceTarget, checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
-import { openGguf } from "./edit/reader.js";
+import { openGguf } from "./gguf/reader.js";
 import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
 import type { Workload } from "./measure/workload.js";
 import type { RunCost, RunProvenance, RunResult } from "./verify/run-result.js";

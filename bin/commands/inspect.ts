@@ -5,7 +5,7 @@ import { count } from "../../lib/text.js";
 import { ffnLayout } from "../../lib/llama/architectures.js";
 import { listEdits, type EditHistoryEntry, type Provenance } from "../../lib/edit/editor.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { handle, printResult, table, type CommonArgs } from "../cli.js";
 
 export interface InspectResult {

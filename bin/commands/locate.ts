@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from "yargs";
 import { locate } from "../../lib/locate/locate.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { OBJECTIVES, type ObjectiveKind } from "../../lib/measure/objective.js";
 import { scoreOriginal, selectionBaseline, withSession } from "../../lib/pipeline.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";

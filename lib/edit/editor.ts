@@ -5,9 +5,9 @@ import { constants, createReadStream } from "node:fs";
 import { access, link, open, readdir, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "../errors.js";
-import { GgufValueType, type GgufArray, type GgufKv } from "./format.js";
+import { GgufValueType, type GgufArray, type GgufKv } from "../gguf/format.js";
 import { checkDestinations, regularFile } from "../files.js";
-import { lockOpenFile } from "./file-lock.js";
+import { lockOpenFile } from "../gguf/file-lock.js";
 import {
   emptyJournal,
   findJournal,
@@ -25,8 +25,8 @@ import {
   type JournalEntry,
 } from "./journal.js";
 import { planNeuronEdits, type NeuronEdit, type PlanOptions, type Requantizer } from "./neuron-edit.js";
-import { openForReading, openGguf, readAt, type GgufFile } from "./reader.js";
-import { encodeKv, reheader } from "./writer.js";
+import { openForReading, openGguf, readAt, type GgufFile } from "../gguf/reader.js";
+import { encodeKv, reheader } from "../gguf/writer.js";
 
 export interface EditOptions extends PlanOptions {
   /** Recorded in the journal or the provenance, e.g. "gguf-debias 0.1.0". */

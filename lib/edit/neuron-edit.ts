@@ -12,9 +12,9 @@
 // n_ff rows are the gate, the next n_ff the up projection.
 import type { FileHandle } from "node:fs/promises";
 import { DebiasError } from "../errors.js";
-import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "./float.js";
-import type { ElementEncoding, ScaleField } from "./ggml-types.js";
-import { openForReading, readAt, type GgufFile, type GgufTensor } from "./reader.js";
+import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "../gguf/float.js";
+import type { ElementEncoding, ScaleField } from "../gguf/ggml-types.js";
+import { openForReading, readAt, type GgufFile, type GgufTensor } from "../gguf/reader.js";
 
 export interface NeuronEdit {
   readonly layer: number;

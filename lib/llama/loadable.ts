@@ -4,8 +4,8 @@
 // vendored llama.cpp (llama-model.cpp's load_hparams, llama-vocab.cpp, ggml's CPU buffers); the
 // loader fuzz (bench/fuzz-gguf.ts --loader) is how they were found.
 import { DebiasError } from "../errors.js";
-import { GgufValueType, type GgufArray } from "../edit/format.js";
-import type { GgufFile } from "../edit/reader.js";
+import { GgufValueType, type GgufArray } from "../gguf/format.js";
+import type { GgufFile } from "../gguf/reader.js";
 
 // llama-hparams.h
 const LLAMA_MAX_LAYERS = 512;

@@ -3,8 +3,8 @@
 // they were copied to.
 import { createHash } from "node:crypto";
 import { DebiasError } from "../errors.js";
-import { GgufValueType, type GgufArray } from "../edit/format.js";
-import { openGguf } from "../edit/reader.js";
+import { GgufValueType, type GgufArray } from "../gguf/format.js";
+import { openGguf } from "../gguf/reader.js";
 
 export interface Vocabulary {
   readonly size: number;

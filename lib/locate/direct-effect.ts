@@ -7,10 +7,10 @@
 // For a LayerNorm model the mean is removed from v first, since the norm subtracts it. (u ⊙ γ)·v is
 // static: one pass over ffn_down.
 import { DebiasError } from "../errors.js";
-import type { GgufFile } from "../edit/reader.js";
+import type { GgufFile } from "../gguf/reader.js";
 import type { Evaluator } from "../llama/evaluator.js";
 import type { DebiasModel } from "../llama/model.js";
-import { readRows, requireTensor } from "../edit/tensors.js";
+import { readRows, requireTensor } from "../gguf/tensors.js";
 import type { ProbeSet } from "../measure/probe-set.js";
 
 export interface NormKind {

@@ -8,7 +8,7 @@
 // classes inform the report; selection measures sets (selection.ts).
 import type { Evaluator } from "../llama/evaluator.js";
 import type { DebiasModel } from "../llama/model.js";
-import type { GgufFile } from "../edit/reader.js";
+import type { GgufFile } from "../gguf/reader.js";
 import { residuals } from "../measure/metrics.js";
 import { objectiveValue, searchSize } from "../measure/objective.js";
 import { causalEffects, type Baseline, type CausalEffect } from "./causal.js";

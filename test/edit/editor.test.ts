@@ -5,7 +5,7 @@ import t from "tap";
 import { editInPlace, editToNewFile, hasInterruptedEdit, listEdits, recover, sha256File, undo, undoAll } from "../../lib/edit/editor.js";
 import { journalPath, journalTmpPath } from "../../lib/edit/journal.js";
 import { native } from "../../lib/native.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { sha256, writeModel } from "./helpers.js";
 
 const SPEC = { upType: "Q4_K", downType: "F32", nFf: 64 } as const;

@@ -4,11 +4,11 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
-import { GgufValueType, type GgufKv } from "../../lib/edit/format.js";
-import { numberToBf16, numberToF16, f16ToNumber } from "../../lib/edit/float.js";
-import { ggmlTypeByName, type GgmlType } from "../../lib/edit/ggml-types.js";
+import { GgufValueType, type GgufKv } from "../../lib/gguf/format.js";
+import { numberToBf16, numberToF16, f16ToNumber } from "../../lib/gguf/float.js";
+import { ggmlTypeByName, type GgmlType } from "../../lib/gguf/ggml-types.js";
 import type { Requantizer } from "../../lib/edit/neuron-edit.js";
-import { buildGguf, type TensorData } from "../../lib/edit/writer.js";
+import { buildGguf, type TensorData } from "../../lib/gguf/writer.js";
 import { seededRandom } from "../../lib/random.js";
 
 export const T = (name: string): GgmlType => ggmlTypeByName(name)!;

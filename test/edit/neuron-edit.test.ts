@@ -1,11 +1,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "../../lib/edit/float.js";
-import { GGML_TYPES } from "../../lib/edit/ggml-types.js";
+import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "../../lib/gguf/float.js";
+import { GGML_TYPES } from "../../lib/gguf/ggml-types.js";
 import { planNeuronEdits, type EditPlan } from "../../lib/edit/neuron-edit.js";
-import { openGguf, type GgufFile } from "../../lib/edit/reader.js";
-import { buildGguf } from "../../lib/edit/writer.js";
+import { openGguf, type GgufFile } from "../../lib/gguf/reader.js";
+import { buildGguf } from "../../lib/gguf/writer.js";
 import { modelParts, q8Requantizer, sha256, writeModel, type ModelSpec } from "./helpers.js";
 
 async function model(dir: string, name: string, spec: ModelSpec): Promise<{ g: GgufFile; bytes: Buffer }> {

@@ -3,10 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { GgufValueType as V, type GgufArray, type GgufKv } from "../../lib/edit/format.js";
-import { openGguf } from "../../lib/edit/reader.js";
-import { ggmlTypeByName } from "../../lib/edit/ggml-types.js";
-import { buildGguf, reheader } from "../../lib/edit/writer.js";
+import { GgufValueType as V, type GgufArray, type GgufKv } from "../../lib/gguf/format.js";
+import { openGguf } from "../../lib/gguf/reader.js";
+import { ggmlTypeByName } from "../../lib/gguf/ggml-types.js";
+import { buildGguf, reheader } from "../../lib/gguf/writer.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { fixturePath } from "../helpers/fixtures.js";
 

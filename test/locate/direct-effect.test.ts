@@ -5,7 +5,7 @@ import t from "tap";
 import { datasetFromManifest, probes } from "../../lib/measure/dataset.js";
 import { ProbeSet } from "../../lib/measure/probe-set.js";
 import { directEffects, normScale } from "../../lib/locate/direct-effect.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { fixturePath, manifest, openFixture } from "../helpers/fixtures.js";

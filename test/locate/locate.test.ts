@@ -2,7 +2,7 @@
 // its own measured effect against the noise floor of random neurons.
 import t from "tap";
 import { locate } from "../../lib/locate/locate.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";

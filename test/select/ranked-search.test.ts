@@ -1,7 +1,7 @@
 // The fast search spends no more passes than it is given, and every set it keeps is inside the budget.
 import t from "tap";
 import { rankByDirectEffect } from "../../lib/locate/locate.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { roundSizes, searchRanked, spread } from "../../lib/select/ranked-search.js";

@@ -2,7 +2,7 @@
 // further and never returns a set that leaves more of the objective on the selection probes.
 import t, { type Test } from "tap";
 import { locate, rankByDirectEffect } from "../../lib/locate/locate.js";
-import { openGguf } from "../../lib/edit/reader.js";
+import { openGguf } from "../../lib/gguf/reader.js";
 import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { searchRanked } from "../../lib/select/ranked-search.js";

@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { GgufValueType as V } from "../../lib/edit/format.js";
-import { openGguf } from "../../lib/edit/reader.js";
-import { buildGguf, encodeKv, layoutGguf, reheader } from "../../lib/edit/writer.js";
-import { T, modelParts } from "./helpers.js";
+import { GgufValueType as V } from "../../lib/gguf/format.js";
+import { openGguf } from "../../lib/gguf/reader.js";
+import { buildGguf, encodeKv, layoutGguf, reheader } from "../../lib/gguf/writer.js";
+import { T, modelParts } from "../edit/helpers.js";
 
 t.test("reheader keeps every original byte, adds KVs and re-aligns the data section", async (t) => {
   const dir = t.testdir();

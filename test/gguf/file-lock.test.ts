@@ -9,7 +9,7 @@ import { journalPath } from "../../lib/edit/journal.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { native } from "../../lib/native.js";
 import { fixturePath } from "../helpers/fixtures.js";
-import { editorChild, sha256, writeModel } from "./helpers.js";
+import { editorChild, sha256, writeModel } from "../edit/helpers.js";
 
 const SPEC = { upType: "Q4_K", downType: "F32", nFf: 64 } as const;
 const EDIT = [{ layer: 0, index: 3, scale: 0 }];

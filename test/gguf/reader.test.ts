@@ -2,10 +2,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { isDebiasError } from "../../lib/errors.js";
-import { GgufValueType as V, type GgufKv } from "../../lib/edit/format.js";
-import { openGguf } from "../../lib/edit/reader.js";
-import { buildGguf, encodeKv, encodeTensorInfo } from "../../lib/edit/writer.js";
-import { T, modelParts, sha256 } from "./helpers.js";
+import { GgufValueType as V, type GgufKv } from "../../lib/gguf/format.js";
+import { openGguf } from "../../lib/gguf/reader.js";
+import { buildGguf, encodeKv, encodeTensorInfo } from "../../lib/gguf/writer.js";
+import { T, modelParts, sha256 } from "../edit/helpers.js";
 
 const EVERY_TYPE: GgufKv[] = [
   { key: "t.u8", type: V.UINT8, value: 255 },

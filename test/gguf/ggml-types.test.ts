@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import t from "tap";
-import { GGML_TYPES, ggmlTypeById, ggmlTypeByName, removedGgmlTypeName } from "../../lib/edit/ggml-types.js";
+import { GGML_TYPES, ggmlTypeById, ggmlTypeByName, removedGgmlTypeName } from "../../lib/gguf/ggml-types.js";
 
 // The block sizes from ggml-common.h's static_asserts, written out (QK_K = 256, K_SCALE_SIZE = 12, half = 2).
 const EXPECTED: Record<string, [number, number]> = {

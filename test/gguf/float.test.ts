@@ -1,5 +1,5 @@
 import t from "tap";
-import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "../../lib/edit/float.js";
+import { bf16ToNumber, f16ToNumber, numberToBf16, numberToF16 } from "../../lib/gguf/float.js";
 
 t.test("fp16 rounds to nearest, ties to even", async (t) => {
   t.equal(numberToF16(1), 0x3c00);

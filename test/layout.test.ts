@@ -1,0 +1,35 @@
+// The library's folders follow the run — measure → locate → select → edit → verify → pipeline — and
+// imports only run that way: a newcomer reading a stage never has to read a later one to follow it.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import t from "tap";
+import { packageRoot } from "../lib/package-root.js";
+
+const lib = join(packageRoot(), "lib");
+const STAGES = ["measure", "locate", "select", "edit", "verify", "pipeline.ts"];
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** The stage a lib/ file belongs to, by its first path segment; -1 for shared infrastructure. */
+const stageOf = (file: string) => STAGES.indexOf(relative(lib, file).split("/")[0]!);
+
+t.test("no import runs back up the stages of a run", async (t) => {
+  const backwards: string[] = [];
+  for (const file of files(lib)) {
+    for (const [, spec] of readFileSync(file, "utf8").matchAll(/^(?:import|export)[^;]*? from "(\.[^"]+)";/gm)) {
+      const target = resolve(dirname(file), spec!).replace(/\.js$/, ".ts");
+      const [from, to] = [stageOf(file), stageOf(target)];
+      if (from >= 0 && to > from) backwards.push(`${relative(lib, file)} → ${relative(lib, target)}`);
+    }
+  }
+  t.same(backwards, []);
+});
+
+t.test("the CLI's progress display does not import the CLI that uses it", async (t) => {
+  t.notMatch(readFileSync(join(packageRoot(), "bin", "progress.ts"), "utf8"), /from "\.\/cli\.js"/);
+});

@@ -40,7 +40,8 @@ Napi::Value BuildInfo(const Napi::CallbackInfo & info) {
     return out;
 }
 
-// loadBackends(dir: string, file?: string): number of backends registered afterwards.
+// loadBackends(path: string, single?: boolean): number of backends registered afterwards. A folder
+// loads every backend library in it (ggml picks the best CPU variant); single loads the one file `path`.
 // With prebuilt dynamic backends the CPU backend itself is a plugin: nothing runs until one is loaded.
 Napi::Value LoadBackends(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();

@@ -584,7 +584,6 @@ Napi::Function Context::Define(Napi::Env env) {
     return DefineClass(env, "NativeContext",
                        {
                            InstanceMethod<&Context::Evaluate>("evaluate"),
-                           InstanceMethod<&Context::Info>("info"),
                            InstanceMethod<&Context::Dispose>("dispose"),
                        });
 }
@@ -651,16 +650,6 @@ Napi::Value Context::Evaluate(const Napi::CallbackInfo & info) {
         worker->reference = Napi::Persistent(info[0].As<Napi::Object>().Get("compareReference").As<Napi::Object>());
     }
     return PromiseWorker::Start(worker);
-}
-
-Napi::Value Context::Info(const Napi::CallbackInfo & info) {
-    Napi::Env env = info.Env();
-    Require(env, handle_ != nullptr, "E_DISPOSED", "the evaluation context was disposed and cannot be used any more");
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("nCtx", handle_->n_batch);
-    out.Set("nSeqMax", handle_->n_seq_max);
-    out.Set("hookTensor", handle_->hook->prefix.substr(0, handle_->hook->prefix.size() - 1));
-    return out;
 }
 
 Napi::Value Context::Dispose(const Napi::CallbackInfo & info) {

@@ -96,7 +96,6 @@ class Context : public Napi::ObjectWrap<Context> {
 
   private:
     Napi::Value Evaluate(const Napi::CallbackInfo & info);
-    Napi::Value Info(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
 
     std::shared_ptr<ContextHandle> handle_;

@@ -76,7 +76,6 @@ export interface NativeContextOptions {
 
 export interface NativeContext {
   evaluate(request: NativeEvalRequest): Promise<NativeEvalResult>;
-  info(): { nCtx: number; nSeqMax: number; hookTensor: string };
   dispose(): void;
 }
 

@@ -16,7 +16,7 @@ import { ggmlTypeByName } from "../lib/gguf/ggml-types.js";
 import { openGguf, type GgufFile } from "../lib/gguf/reader.js";
 import { buildGguf, type TensorData } from "../lib/gguf/writer.js";
 import { seededRandom } from "../lib/random.js";
-import { fuzzLoader } from "./fuzz-loader.js";
+import { fuzzLoader, tensorInfoFields } from "./fuzz-loader.js";
 
 function baseFiles(): Buffer[] {
   const tensor = (name: string, type: string, ne: number[], fill: number): TensorData => {
@@ -45,17 +45,6 @@ function baseFiles(): Buffer[] {
 }
 
 const ABSURD = [0n, 1n, 31n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n];
-
-/** Positions of each tensor info's offset field, found by walking the infos of a parsed file. */
-function offsetFields(g: GgufFile): number[] {
-  let at = g.tensorInfoSpan.start;
-  return g.tensors.map((t) => {
-    at += 8 + Buffer.byteLength(t.name) + 4 + 8 * t.nDims + 4;
-    const field = at;
-    at += 8;
-    return field;
-  });
-}
 
 function mutate(base: Buffer, g: GgufFile, rand: () => number): Buffer {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -86,7 +75,7 @@ function mutate(base: Buffer, g: GgufFile, rand: () => number): Buffer {
       return b;
     }
     case 6: {
-      const fields = offsetFields(g);
+      const fields = tensorInfoFields(g).map((f) => f.offset);
       if (fields.length === 0) return b;
       const value = pick([1n, 32n, 64n, BigInt(b.length), 2n ** 63n, BigInt(g.tensors[0]!.offset), BigInt(g.tensors.at(-1)!.offset + 64)]);
       b.writeBigUInt64LE(value, pick(fields));

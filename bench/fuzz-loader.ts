@@ -2,7 +2,8 @@
 // one evaluation) in a child process, and counts how often the child dies instead of getting a
 // DebiasError: an abort there kills any application that embeds the library. Mutations are semantic
 // (KV values set to 0, negative, NaN, huge; KVs dropped or retyped; token lists with duplicates or the
-// wrong length; expert counts; odd alignments) on top of the header reader's byte-level ones.
+// wrong length; expert counts; odd alignments; tensor types swapped for ones of the same or another
+// size; head counts and sizes; tokenizer models) on top of the header reader's byte-level ones.
 //
 //   node dist/bench/fuzz-gguf.js --loader [--iterations N] [--seed S]
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -13,8 +14,10 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { isDebiasError } from "../lib/errors.js";
 import { GgufValueType as V, type GgufArray, type GgufKv } from "../lib/gguf/format.js";
+import { GGML_TYPES, ggmlTypeByName } from "../lib/gguf/ggml-types.js";
 import { openGguf, type GgufFile } from "../lib/gguf/reader.js";
 import { reheader } from "../lib/gguf/writer.js";
+import { TOKEN_TYPE_BYTE } from "../lib/llama/loadable.js";
 import { DebiasModel } from "../lib/llama/model.js";
 import { packageRoot } from "../lib/package-root.js";
 import { seededRandom } from "../lib/random.js";
@@ -28,6 +31,22 @@ interface Base {
 }
 
 const NUMBERS = [0, 1, -1, 2, 3, 7, 4096, 2 ** 31 - 1, 2 ** 32 - 1, NaN, Infinity, -Infinity, 1e30, -1e-30];
+// swaps that keep every tensor's byte size, so the reader accepts the file and only llama.cpp can object
+const SAME_SIZE: Record<string, string[]> = { F32: ["I32"], I32: ["F32"], F16: ["I16", "BF16"], I16: ["F16"], BF16: ["F16", "I16"] };
+const HEAD_KEYS = ["attention.head_count", "attention.head_count_kv", "attention.key_length", "attention.value_length", "embedding_length"];
+const HEAD_VALUES = [0, 1, 2, 3, 7, 16, 32, 48, 64, 128, 256, 4096, 2 ** 20, 2 ** 32 - 1];
+const TOKENIZERS = ["llama", "gpt2", "bert", "t5", "rwkv", "plamo2", "gemma4", "hybriddna", "whitespace", "no_vocab", "x"];
+
+/** Where each tensor info's type and offset fields sit, found by walking the infos of a parsed file. */
+export function tensorInfoFields(g: GgufFile): { type: number; offset: number }[] {
+  let at = g.tensorInfoSpan.start;
+  return g.tensors.map((t) => {
+    at += 8 + Buffer.byteLength(t.name) + 4 + 8 * t.nDims;
+    const fields = { type: at, offset: at + 4 };
+    at += 12;
+    return fields;
+  });
+}
 
 function retyped(kv: GgufKv, rand: () => number): GgufKv {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -78,8 +97,31 @@ function mutate(base: Base, rand: () => number): { bytes: Buffer; what: string }
   const kv = pick(file.kvs.filter((k) => k.key !== "general.alignment"));
   const original = bytes.subarray(0, file.dataOffset);
   const build = (kvs: GgufKv[], drop: string[] = []): Buffer => Buffer.concat([reheader(file, original, kvs, drop), bytes.subarray(file.dataOffset)]);
-  const kind = Math.floor(rand() * 7);
+  const kind = Math.floor(rand() * 10);
   switch (kind) {
+    case 7: {
+      const i = Math.floor(rand() * file.tensors.length);
+      const t = file.tensors[i]!;
+      const same = SAME_SIZE[t.type.name];
+      const to = same && rand() < 0.7 ? ggmlTypeByName(pick(same))! : pick(GGML_TYPES);
+      const b = Buffer.from(bytes);
+      b.writeUInt32LE(to.id, tensorInfoFields(file)[i]!.type);
+      return { bytes: b, what: `type ${t.name} ${t.type.name}->${to.name}` };
+    }
+    case 8: {
+      const key = `${arch}.${pick(HEAD_KEYS)}`;
+      const value = pick(HEAD_VALUES);
+      return { bytes: build([{ key, type: V.UINT32, value }]), what: `set ${key}=${value}` };
+    }
+    case 9: {
+      const model = pick(TOKENIZERS);
+      const kvs: GgufKv[] = [{ key: "tokenizer.ggml.model", type: V.STRING, value: model }];
+      const types = file.kv("tokenizer.ggml.token_type");
+      // a vocabulary with no byte tokens, as a real WordPiece one has, tells the tokenizer check from the type check
+      const byteless = types && rand() < 0.5;
+      if (byteless) kvs.push({ key: types.key, type: V.ARRAY, value: { itemType: V.INT32, items: Int32Array.from(Array.from((types.value as GgufArray).items as ArrayLike<number>), (v) => (Number(v) === TOKEN_TYPE_BYTE ? 1 : Number(v))) } });
+      return { bytes: build(kvs), what: `tokenizer ${model}${byteless ? " without byte tokens" : ""}` };
+    }
     case 0:
       return { bytes: build([retyped(kv, rand)]), what: `retype ${kv.key}` };
     case 1:

@@ -1,13 +1,9 @@
-// The public API of gguf-debias: the same functions the CLI uses.
+// The public API of gguf-debias: the same functions the CLI uses. The raw addon stays private: its
+// primitives skip the checks (loadability, journals, locks) that the classes here put in front of them.
 export { DebiasError, isDebiasError } from "./errors.js";
 export { ffnLayout, supportedArchitectures, type FfnLayout, type GateLayout } from "./llama/architectures.js";
-export { native, useGpuBackend, type GpuBackend } from "./native.js";
+export { useGpuBackend, type GpuBackend } from "./native.js";
 export { DebiasModel, type LoadOptions } from "./llama/model.js";
-import { DebiasModel } from "./llama/model.js";
-/** @deprecated Renamed DebiasModel: node-llama-cpp exports a LlamaModel class of its own. */
-export const LlamaModel = DebiasModel;
-/** @deprecated Renamed DebiasModel. */
-export type LlamaModel = DebiasModel;
 export { defaultThreads, type ModelFacts } from "./llama/facts.js";
 export type { Evaluation, EvaluationRequest, Evaluator, EvaluatorOptions, InterventionSpec, PromptPosition, TargetSpec } from "./llama/evaluator.js";
 export * from "./gguf/index.js";

@@ -146,7 +146,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
  * starting the TypeScript loader in every child would cost seconds per child.
  */
 export function editorChild(outDir: string): string {
-  const sources = ["lib/errors.ts", "lib/files.ts", "lib/native.ts", "lib/package-root.ts", ...readdirSync(join(ROOT, "lib/edit")).map((f) => `lib/edit/${f}`), "test/edit/crash-child.ts"];
+  const sources = ["lib/errors.ts", "lib/files.ts", "lib/native.ts", "lib/package-root.ts", ...["lib/edit", "lib/gguf"].flatMap((d) => readdirSync(join(ROOT, d)).map((f) => `${d}/${f}`)), "test/edit/crash-child.ts"];
   for (const rel of sources.filter((f) => f.endsWith(".ts"))) {
     const { outputText } = ts.transpileModule(readFileSync(join(ROOT, rel), "utf8"), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },

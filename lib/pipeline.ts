@@ -21,6 +21,7 @@ import { searchRanked } from "./select/ranked-search.js";
 import { selectNeurons, type SearchKind, type SearchResult, type SelectionOptions } from "./select/selection.js";
 import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
 import { TOOL } from "./version.js";
+import { DebiasError } from "./errors.js";
 import { native } from "./native.js";
 
 export interface Session {
@@ -186,6 +187,12 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   evaluator?: EvaluatorOptions;
   /** The command line that asked for this run, recorded in the result (the CLI passes its own). */
   command?: string;
+  /**
+   * Cancels the run at its next step (rejecting with E_ABORTED, nothing written) until the edited model
+   * starts being written; from then on the run finishes, so a file is never left half written or
+   * unverified.
+   */
+  signal?: AbortSignal;
 }
 
 /** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
@@ -236,6 +243,7 @@ export function thoroughPasses(options: Pick<RunOptions, "candidates" | "neutral
 }
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
+  if (options.signal?.aborted) throw new DebiasError("E_ABORTED", "The run was cancelled before it started.", { cause: options.signal.reason });
   const objective = options.objective ?? "stereotype";
   const output = options.inPlace ? null : (options.output ?? defaultOutput(path));
   // A destination that cannot be written fails now, not after minutes of measuring.
@@ -260,7 +268,15 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   // taking a bad edit back is a seventh stage
   let plannedPasses = 0;
   const where = (): RunStage => ({ stage: stageNumber, stages: Math.max(RUN_STAGES, stageNumber), name: stageName, passes: tokensPerPass > 0 ? tokens() / tokensPerPass : 0, plannedPasses });
-  const onProgress = (label: string, done: number, total: number) => options.onProgress?.(label, done, total, where());
+  let writing = false;
+  const checkAborted = () => {
+    if (!writing && options.signal?.aborted) throw new DebiasError("E_ABORTED", "The run was cancelled before anything was written.", { cause: options.signal.reason });
+  };
+  // Every step reports progress, between evaluations: where a cancellation can stop the run cleanly.
+  const onProgress = (label: string, done: number, total: number) => {
+    checkAborted();
+    options.onProgress?.(label, done, total, where());
+  };
   const stage = (name: string) => {
     if (stageName) {
       const s = (stages[stageName] ??= { seconds: 0, passes: 0, tokens: 0 });
@@ -354,10 +370,12 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   let writtenSha256: string;
   if (output === null) {
     stage("editing the model in place");
+    writing = true;
     await editInPlace(path, edits, { tool: TOOL });
     writtenSha256 = await sha256File(path);
   } else {
     stage(`writing the edited model to ${output}`);
+    writing = true;
     writtenSha256 = (await editToNewFile(path, output, edits, { tool: TOOL, overwrite: options.overwrite ?? false })).sha256;
   }
 

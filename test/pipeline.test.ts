@@ -5,7 +5,7 @@
 // - a model that does not know gender (random weights): "unmeasurable", nothing written; a real one
 //   (../shared/models) measured by the bundled story probes;
 // - the paper's warning: general neurons cost far more than the neurons selected.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
@@ -266,4 +266,22 @@ t.test("a neutral text file is read only up to 1 MiB, so a huge line is never to
   writeFileSync(file, "");
   truncateSync(file, 10 * 2 ** 20);
   await t.rejects(readNeutralText(file), { code: "E_FILE_TOO_LARGE", message: /^The neutral text file .*long\.txt is 10\.0 MiB, more than the 1\.0 MiB it may be\.$/ });
+});
+
+t.test("an AbortSignal cancels a run cleanly before anything is written", async (t) => {
+  const dir = t.testdir();
+  const output = join(dir, "cancelled.gguf");
+  const controller = new AbortController();
+  const labels: string[] = [];
+  const cancelled = run(fixturePath("llama-localized"), workload, {
+    output, evaluator: THREADS, search: "thorough", candidates: 12, randomNeurons: 8, signal: controller.signal,
+    onProgress: (label) => {
+      labels.push(label);
+      if (label.startsWith("zeroing")) controller.abort(new Error("the user pressed stop"));
+    },
+  });
+  await t.rejects(cancelled, { code: "E_ABORTED", message: "The run was cancelled before anything was written." });
+  t.ok(labels.some((l) => l.startsWith("zeroing")) && !labels.some((l) => l.startsWith("writing")), "stopped while locating");
+  t.same(readdirSync(dir), [], "no output, no temporary copy");
+  await t.rejects(run(fixturePath("llama-localized"), workload, { output, evaluator: THREADS, signal: AbortSignal.abort() }), { code: "E_ABORTED", message: /before it started/ });
 });

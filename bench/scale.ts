@@ -52,7 +52,7 @@ interface Measured {
 async function measure(size: string, path: string, threads: number, gpuLayers: number): Promise<Measured> {
   const t0 = performance.now();
   const { dataset, neutralText } = await defaultWorkload();
-  const session = await openSession(path, { dataset, neutralText }, { threads }, { gpuLayers });
+  const session = await openSession(path, { dataset, neutralText }, { threads, gpuLayers });
   const loadSeconds = (performance.now() - t0) / 1000;
   try {
     const base = await selectionBaseline(session);

@@ -3,7 +3,7 @@
 export { DebiasError, isDebiasError } from "./errors.js";
 export { ffnLayout, supportedArchitectures, type FfnLayout, type GateLayout } from "./llama/architectures.js";
 export { useGpuBackend, type GpuBackend } from "./native.js";
-export { DebiasModel, type LoadOptions } from "./llama/model.js";
+export { DebiasModel, type EvaluationOptions, type LoadOptions } from "./llama/model.js";
 export { defaultThreads, type ModelFacts } from "./llama/facts.js";
 export type { Evaluation, EvaluationRequest, Evaluator, EvaluatorOptions, InterventionSpec, PromptPosition, TargetSpec } from "./llama/evaluator.js";
 export * from "./gguf/index.js";

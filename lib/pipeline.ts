@@ -11,10 +11,10 @@ import type { Baseline } from "./locate/causal.js";
 import { defaultCandidates, locate, rankByDirectEffect, type Candidate, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { checkInPlaceTarget, checkNewFileTarget, editInPlace, editToNewFile, sha256File, undo } from "./edit/editor.js";
 import { openGguf } from "./gguf/reader.js";
-import type { Evaluator, EvaluatorOptions } from "./llama/evaluator.js";
+import type { Evaluator } from "./llama/evaluator.js";
 import type { Workload } from "./measure/workload.js";
 import type { RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
-import { DebiasModel, type LoadOptions } from "./llama/model.js";
+import { DebiasModel, loadAndEvaluatorOptions, type EvaluationOptions } from "./llama/model.js";
 import type { ObjectiveKind } from "./measure/objective.js";
 import { compareWithRandomSets, randomSetProbe } from "./select/random-sets.js";
 import { searchRanked } from "./select/ranked-search.js";
@@ -61,18 +61,19 @@ export function batchTokens(nVocab: number): number {
   return n;
 }
 
-async function loadForEvaluation(path: string, options: EvaluatorOptions, load: LoadOptions = {}): Promise<{ model: DebiasModel; evaluator: Evaluator }> {
+async function loadForEvaluation(path: string, options: EvaluationOptions): Promise<{ model: DebiasModel; evaluator: Evaluator }> {
+  const { load, evaluator } = loadAndEvaluatorOptions(options);
   const model = await DebiasModel.load(path, load);
   try {
-    return { model, evaluator: await model.createEvaluator({ nCtx: batchTokens(model.facts.nVocab), nSeqMax: 128, ...options }) };
+    return { model, evaluator: await model.createEvaluator({ nCtx: batchTokens(model.facts.nVocab), nSeqMax: 128, ...evaluator }) };
   } catch (err) {
     model.dispose();
     throw err;
   }
 }
 
-export async function openSession(path: string, workload: Workload, options: EvaluatorOptions = {}, load: LoadOptions = {}): Promise<Session> {
-  const { model, evaluator } = await loadForEvaluation(path, options, load);
+export async function openSession(path: string, workload: Workload, options: EvaluationOptions = {}): Promise<Session> {
+  const { model, evaluator } = await loadForEvaluation(path, options);
   try {
     const list = probes(workload.dataset);
     await warnIfSplit(model, workload.dataset, list);
@@ -84,7 +85,7 @@ export async function openSession(path: string, workload: Workload, options: Eva
 }
 
 /** Runs `fn` on a session and disposes the model afterwards, whatever happens. */
-export async function withSession<T>(path: string, workload: Workload, options: EvaluatorOptions, fn: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(path: string, workload: Workload, options: EvaluationOptions, fn: (session: Session) => Promise<T>): Promise<T> {
   const session = await openSession(path, workload, options);
   try {
     return await fn(session);
@@ -97,7 +98,7 @@ export async function withSession<T>(path: string, workload: Workload, options: 
  * Runs `fn` on a model's neutral text alone and disposes the model afterwards: no probes are built, so
  * nothing is said about how the model's vocabulary spells probe words it will not measure.
  */
-export async function withNeutralText<T>(path: string, sentences: readonly string[], options: EvaluatorOptions, fn: (neutral: NeutralText, evaluator: Evaluator) => Promise<T>): Promise<T> {
+export async function withNeutralText<T>(path: string, sentences: readonly string[], options: EvaluationOptions, fn: (neutral: NeutralText, evaluator: Evaluator) => Promise<T>): Promise<T> {
   const { model, evaluator } = await loadForEvaluation(path, options);
   try {
     return await fn(new NeutralText(model, sentences), evaluator);
@@ -184,7 +185,8 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   thoroughWork?: number;
   /** Random sets the chosen one is compared with. Default 20 (thorough search) or 8 (fast). */
   randomSets?: number;
-  evaluator?: EvaluatorOptions;
+  /** Threads, batch and GPU offload of every model the run opens. */
+  evaluator?: EvaluationOptions;
   /** The command line that asked for this run, recorded in the result (the CLI passes its own). */
   command?: string;
   /**

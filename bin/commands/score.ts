@@ -3,7 +3,8 @@ import type { CommandModule } from "yargs";
 import type { BiasScore, GroupMetrics } from "../../lib/measure/metrics.js";
 import { templateWarnings, type TemplateWarning } from "../../lib/measure/probe-diagnostics.js";
 import { scoreOriginal, withSession } from "../../lib/pipeline.js";
-import type { EvaluatorOptions } from "../../lib/llama/evaluator.js";
+import type { EvaluationOptions } from "../../lib/llama/model.js";
+import type { GpuBackend } from "../../lib/native.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { fixed, handle, printResult, progress, table, type CommonArgs } from "../cli.js";
 import { checkNumber } from "../usage.js";
@@ -13,17 +14,22 @@ export interface ModelArgs extends CommonArgs {
   dataset?: string;
   neutral?: string;
   threads?: number;
+  gpuLayers?: number;
+  gpu?: GpuBackend;
 }
 
 export const modelOptions = {
   dataset: { type: "string", describe: "Probe dataset: a JSON file, or a bundled one by name, commonwords or tinystories (default: commonwords, or a fixture's own)" },
   neutral: { type: "string", describe: "Neutral text of the model's own domain, one sentence a line (default: the dataset's, else the bundled text)" },
   threads: { type: "number", describe: "CPU threads (default: the cores other processes leave free, by load average)" },
+  "gpu-layers": { type: "number", describe: "Layers to offload to a GPU, -1 for all (default 0: CPU only); results equal the CPU's up to rounding" },
+  gpu: { type: "string", choices: ["cuda", "vulkan"], describe: "With the prebuilt libraries, the GPU backend to load from node-llama-cpp's optional package (source builds compile theirs in)" },
 } as const;
 
-export const evaluatorOptions = (args: ModelArgs): EvaluatorOptions => {
+export const evaluatorOptions = (args: ModelArgs): EvaluationOptions => {
   checkNumber("threads", args.threads, 1, 1024, true);
-  return args.threads ? { threads: args.threads } : {};
+  checkNumber("gpu-layers", args.gpuLayers, -1, 100000, true);
+  return { ...(args.threads ? { threads: args.threads } : {}), ...(args.gpuLayers ? { gpuLayers: args.gpuLayers } : {}), ...(args.gpu ? { gpu: args.gpu } : {}) };
 };
 
 export function scoreTable(score: BiasScore): string {

@@ -25,6 +25,14 @@ export interface LoadOptions {
   mmap?: boolean;
 }
 
+/** A model opened to be evaluated: how it is loaded (GPU offload) and how it is evaluated (threads, batch). */
+export type EvaluationOptions = EvaluatorOptions & Pick<LoadOptions, "gpuLayers" | "gpu">;
+
+/** Splits evaluation options into what loading takes and what the evaluator takes. */
+export function loadAndEvaluatorOptions({ gpuLayers, gpu, ...evaluator }: EvaluationOptions): { load: LoadOptions; evaluator: EvaluatorOptions } {
+  return { load: { gpuLayers, gpu }, evaluator };
+}
+
 const META_ARRAY_ITEMS = 16;
 
 /** The header's KVs as text, read by our parser (linear in the KV count, unlike llama.cpp's by-index API). */

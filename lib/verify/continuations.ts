@@ -1,14 +1,13 @@
 // Greedy continuations of the same prompts by an original and an edited model, side by side, so a
 // user reads what an edit changed in the text a model writes, not only in its numbers.
 import { DebiasError } from "../errors.js";
-import { DebiasModel } from "../llama/model.js";
-import type { EvaluatorOptions } from "../llama/evaluator.js";
+import { DebiasModel, loadAndEvaluatorOptions, type EvaluationOptions } from "../llama/model.js";
 import { checkSameVocabulary } from "../llama/vocabulary.js";
 
 export interface ContinuationOptions {
   /** Tokens generated per prompt (default 32); generation also stops at end of text. */
   readonly tokens?: number;
-  readonly evaluator?: EvaluatorOptions;
+  readonly evaluator?: EvaluationOptions;
 }
 
 export interface ContinuationPair {
@@ -28,9 +27,10 @@ export interface Continuation {
 /** The greedy (argmax) continuation of each prompt, token by token, stopping at end of text. */
 export async function greedyContinuations(path: string, prompts: readonly string[], options: ContinuationOptions = {}): Promise<Continuation[]> {
   const n = options.tokens ?? 32;
-  const model = await DebiasModel.load(path);
+  const { load, evaluator: evaluatorOptions } = loadAndEvaluatorOptions(options.evaluator ?? {});
+  const model = await DebiasModel.load(path, load);
   try {
-    const evaluator = await model.createEvaluator({ nSeqMax: Math.max(1, prompts.length), ...options.evaluator });
+    const evaluator = await model.createEvaluator({ nSeqMax: Math.max(1, prompts.length), ...evaluatorOptions });
     const sequences = prompts.map((p) => Array.from(model.tokenize(p)));
     const generated: number[][] = prompts.map(() => []);
     const open = new Set(prompts.keys());

@@ -333,3 +333,18 @@ t.test("help, version, no command, an unknown command, errors as JSON", async (t
     t.match(JSON.parse(result.stdout), { error: { code: /^E_/, message: String } }, `${args.join(" ")} → {error} on stdout`);
   }
 });
+
+t.test("--gpu-layers and --gpu: offload where a GPU is, the same numbers where none is, one line for a bad value", async (t) => {
+  const model = fixturePath("llama-localized");
+  const cpu = await gguf("score", model, "--threads", "1", "--json", "--quiet");
+  const offload = await gguf("score", model, "--threads", "1", "--gpu-layers", "-1", "--json", "--quiet");
+  t.equal(offload.code, 0, offload.stderr);
+  t.equal(offload.stdout, cpu.stdout, "no GPU here: every layer stays on the CPU, and the scores are the CPU's");
+  const layers = await gguf("score", model, "--gpu-layers", "-2");
+  t.equal(layers.code, 2);
+  t.match(layers.stderr, /gpu-layers.*a whole number from -1/);
+  const backend = await gguf("score", model, "--gpu", "metal");
+  t.equal(backend.code, 2);
+  t.match(backend.stderr, /E_USAGE/);
+  t.match(backend.stderr, /cuda.*vulkan/);
+});

@@ -157,6 +157,14 @@ t.test("the CPU backend compiled for this CPU names each feature ggml checks at 
   t.match(dynamic, /NEEDED.*\[libggml-base\.so\]/, "it needs libggml-base.so, the prebuilt one already loaded");
   t.notMatch(dynamic, /RUNPATH|RPATH/, "and no search path that could load a second copy");
   t.equal(stamp.cpuFlags, build.cpuFlagsLine(readFileSync("/proc/cpuinfo", "utf8")), "compiled for this CPU");
+  // the same numbers as the prebuilt variant it replaces, only faster
+  const dir = t.testdir();
+  const dumps = ["", file].map((cpu, k) => {
+    const out = join(dir, `${k}.bin`);
+    run(process.execPath, [join(ROOT, "vendor", "compare-builds.mjs"), "--dump", RELEASE, cpu, out, "llama-localized", "gpt2-localized"], ROOT);
+    return readFileSync(out);
+  });
+  t.ok(dumps[0]!.equals(dumps[1]!), `log-probs, distributions and activations of the fixtures: bit-identical with the prebuilt variant (${dumps[0]!.length} bytes)`);
 });
 
 /** Builds the addon in a scratch copy and checks it computes the installed addon's numbers byte for byte. */

@@ -132,13 +132,19 @@ export interface BuildStamp {
 export function tunedCpuBackend(release: string, built: BuildStamp): string | null {
   if (!built.cpuBackend || !built.cpuFlags) return null;
   const file = join(release, built.cpuBackend);
-  let flags: string | undefined;
+  return cpuFlags() === built.cpuFlags && existsSync(file) ? file : null;
+}
+
+/**
+ * This CPU's /proc/cpuinfo flags line, null where there is none. vendor/build.mjs reads it the same way
+ * at install (cpuFlagsLine), when this module may not be compiled yet.
+ */
+export function cpuFlags(): string | null {
   try {
-    flags = /^flags\s*:\s*(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim();
+    return /^flags\s*:\s*(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? null;
   } catch {
     return null;
   }
-  return flags === built.cpuFlags && existsSync(file) ? file : null;
 }
 
 export type GpuBackend = "cuda" | "vulkan";

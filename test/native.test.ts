@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { native, tunedCpuBackend } from "../lib/native.js";
+import { cpuFlags, native, tunedCpuBackend } from "../lib/native.js";
 import { packageRoot } from "../lib/package-root.js";
 
 t.test("the addon reports how it was built", async (t) => {
@@ -15,7 +15,7 @@ t.test("the CPU backend compiled at install for this CPU is the one in use, and 
   const release = join(packageRoot(), "build", "Release");
   const stamp = JSON.parse(readFileSync(join(release, "build-info.json"), "utf8")) as { llama: string; cpuBackend?: string; cpuFlags?: string };
   const dir = t.testdir({ "libggml-cpu-tuned.so": "" });
-  const flags = /^flags\s*:\s*(.*)$/m.exec(existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "")?.[1]?.trim();
+  const flags = cpuFlags();
   if (flags) {
     const built = { llama: "prebuilt" as const, prebuiltDir: "/x", cpuBackend: "libggml-cpu-tuned.so", cpuFlags: flags };
     t.equal(tunedCpuBackend(dir, built), join(dir, "libggml-cpu-tuned.so"), "same CPU: the tuned backend");

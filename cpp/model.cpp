@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -122,6 +123,46 @@ Napi::Value Model::Facts(const Napi::CallbackInfo & info) {
     return facts;
 }
 
+namespace {
+
+// The text as a JS string literal would show it, cut to a readable length.
+std::string Quoted(const std::string & text) {
+    size_t end = std::min<size_t>(text.size(), 80);
+    while (end < text.size() && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
+        end--;  // not inside a UTF-8 sequence
+    }
+    std::string out = "\"";
+    for (size_t i = 0; i < end; i++) {
+        char c = text[i];
+        if (c == '"' || c == '\\') out += '\\';
+        out += c == '\n' ? ' ' : c;
+    }
+    return out + (end < text.size() ? "…\"" : "\"");
+}
+
+// Runs a llama.cpp (de)tokenizer call that answers -needed when `buffer` is too small, growing it once.
+// The tokenizers throw (std::map::at) on a byte their vocabulary has no token for, e.g. a SentencePiece
+// vocabulary without byte fallback given a character it never saw: that becomes E_TOKENIZE.
+template <typename Buffer, typename Call>
+int32_t Grown(Napi::Env env, Buffer & buffer, Call call, const std::string & failure) {
+    int32_t n = 0;
+    try {
+        n = call();
+        if (n < 0) {
+            buffer.resize(static_cast<size_t>(-n));
+            n = call();
+        }
+    } catch (const std::exception & err) {
+        Throw(env, "E_TOKENIZE", failure + " (llama.cpp: " + err.what() + ")");
+    }
+    if (n < 0) {
+        Throw(env, "E_TOKENIZE", failure);
+    }
+    return n;
+}
+
+}  // namespace
+
 // tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array
 Napi::Value Model::Tokenize(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
@@ -133,16 +174,10 @@ Napi::Value Model::Tokenize(const Napi::CallbackInfo & info) {
     bool add_special = info[1].As<Napi::Boolean>();
     bool parse_special = info[2].As<Napi::Boolean>();
     std::vector<llama_token> tokens(text.size() + 8);
-    int32_t n = llama_tokenize(handle->vocab(), text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                               static_cast<int32_t>(tokens.size()), add_special, parse_special);
-    if (n < 0) {
-        tokens.resize(static_cast<size_t>(-n));
-        n = llama_tokenize(handle->vocab(), text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                           static_cast<int32_t>(tokens.size()), add_special, parse_special);
-    }
-    if (n < 0) {
-        Throw(env, "E_TOKENIZE", "llama.cpp could not tokenize the text");
-    }
+    int32_t n = Grown(env, tokens, [&]() {
+        return llama_tokenize(handle->vocab(), text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                              static_cast<int32_t>(tokens.size()), add_special, parse_special);
+    }, "this model's vocabulary cannot spell the text " + Quoted(text));
     Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(n));
     std::copy(tokens.begin(), tokens.begin() + n, out.Data());
     return out;
@@ -167,18 +202,10 @@ Napi::Value Model::Detokenize(const Napi::CallbackInfo & info) {
     bool remove_special = info[1].As<Napi::Boolean>();
     bool unparse_special = info[2].As<Napi::Boolean>();
     std::vector<char> text(tokens.ElementLength() * 16 + 16);
-    auto run = [&]() {
+    int32_t n = Grown(env, text, [&]() {
         return llama_detokenize(handle->vocab(), tokens.Data(), static_cast<int32_t>(tokens.ElementLength()), text.data(),
                                 static_cast<int32_t>(text.size()), remove_special, unparse_special);
-    };
-    int32_t n = run();
-    if (n < 0) {
-        text.resize(static_cast<size_t>(-n));
-        n = run();
-    }
-    if (n < 0) {
-        Throw(env, "E_TOKENIZE", "llama.cpp could not detokenize the tokens");
-    }
+    }, "llama.cpp could not detokenize the tokens");
     return Napi::String::New(env, text.data(), static_cast<size_t>(n));
 }
 

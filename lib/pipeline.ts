@@ -13,7 +13,11 @@ import { checkInPlaceTarget, checkNewFileTarget, editInPlace, editToNewFile, sha
 import { openGguf } from "./gguf/reader.js";
 import type { Evaluator } from "./llama/evaluator.js";
 import type { Workload } from "./measure/workload.js";
-import type { RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
+import type { RunBenchmarks, RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
+import { loadBenchmarks, scoreBenchmarks, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
+import { sentenceScorer, spells } from "./measure/sentence-scorer.js";
+import { interventionsFor } from "./locate/neurons.js";
+import type { InterventionSpec } from "./llama/evaluator.js";
 import { DebiasModel, loadAndEvaluatorOptions, type EvaluationOptions } from "./llama/model.js";
 import type { ObjectiveKind } from "./measure/objective.js";
 import { compareWithRandomSets, randomSetProbe } from "./select/random-sets.js";
@@ -98,10 +102,10 @@ export async function withSession<T>(path: string, workload: Workload, options: 
  * Runs `fn` on a model's neutral text alone and disposes the model afterwards: no probes are built, so
  * nothing is said about how the model's vocabulary spells probe words it will not measure.
  */
-export async function withNeutralText<T>(path: string, sentences: readonly string[], options: EvaluationOptions, fn: (neutral: NeutralText, evaluator: Evaluator) => Promise<T>): Promise<T> {
+export async function withNeutralText<T>(path: string, sentences: readonly string[], options: EvaluationOptions, fn: (neutral: NeutralText, evaluator: Evaluator, model: DebiasModel) => Promise<T>): Promise<T> {
   const { model, evaluator } = await loadForEvaluation(path, options);
   try {
-    return await fn(new NeutralText(model, sentences), evaluator);
+    return await fn(new NeutralText(model, sentences), evaluator, model);
   } finally {
     model.dispose();
   }
@@ -195,6 +199,11 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
    * unverified.
    */
   signal?: AbortSignal;
+  /**
+   * Standard benchmarks scored on the original model, with the chosen set through the hook, and on the
+   * written file: loaded and checked before any model work. They never steer the search or the verdict.
+   */
+  benchmarks?: readonly BenchmarkSource[];
 }
 
 /** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
@@ -251,6 +260,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   // A destination that cannot be written fails now, not after minutes of measuring.
   if (output !== null) await checkNewFileTarget(path, output, options.overwrite ?? false);
   else await checkInPlaceTarget(path);
+  const benchmarks = options.benchmarks?.length ? await loadBenchmarks(options.benchmarks) : null;
   const startedAt = new Date().toISOString();
   const inputSha256 = await sha256File(path);
   const provenance = (written: { path: string; sha256: string } | null): RunProvenance => ({
@@ -300,6 +310,18 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     stages,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
   });
+  // Benchmarks cost tokens like anything else, but the fast search's budget must not shrink because a
+  // user asked for them: same probes, same search, same set.
+  let benchmarkTokens = 0;
+  const scoreBenchmarksOn = async (session: Session, interventions: readonly InterventionSpec[] = []): Promise<BenchmarkScores | null> => {
+    if (benchmarks === null) return null;
+    const start = session.evaluator.tokensEvaluated;
+    try {
+      return await scoreBenchmarks(benchmarks, (name) => sentenceScorer(session.model, session.evaluator, interventions, (done, total) => onProgress(`scoring ${name}${interventions.length ? " with the chosen set" : ""}`, done, total)), (text) => spells(session.model, text));
+    } finally {
+      benchmarkTokens += session.evaluator.tokensEvaluated - start;
+    }
+  };
   const counted = async <T>(session: Session, fn: () => Promise<T>): Promise<T> => {
     openTokens = () => session.evaluator.tokensEvaluated;
     try {
@@ -316,8 +338,9 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const original = await scoreOriginal(session);
     const baseNeutral = await session.neutral.run(evaluator);
     tokensPerPass = passTokens(session);
+    const benchBefore = await scoreBenchmarksOn(session);
     const early = preVerdict(original.score, objective, options);
-    if (early) return { before: original.score, baseNeutral, early } as const;
+    if (early) return { before: original.score, baseNeutral, benchBefore, early } as const;
     const base = await selectionBaseline(session, objective, original, baseNeutral);
     const nFf = model.facts.nFf ?? 0;
     const total = model.facts.nLayer * nFf;
@@ -332,7 +355,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       stage("ranking candidate neurons by direct effect");
       const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
       stage("selecting a set of neurons");
-      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, tokens() / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULT_MAX_PASSES), { ...options, onProgress });
+      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULT_MAX_PASSES), { ...options, onProgress });
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
@@ -343,7 +366,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, { ...options, onProgress }, search);
       located = { neurons, locate: rest };
     }
-    if (selection.neurons.length === 0) return { before: original.score, baseNeutral, located, selection, predicted: null, random: null } as const;
+    if (selection.neurons.length === 0) return { before: original.score, baseNeutral, benchBefore, located, selection, predicted: null, random: null, benchPredicted: null } as const;
     stage("comparing with random sets of neurons");
     // After a fast search the comparison may stop at 4 sets when they settle it: on a large model each
     // set is another pass over the held-out probes.
@@ -351,13 +374,16 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.b, selection.neurons, selection.selectionB, {
       sets, minSets: search === "fast" ? 4 : sets, minZ: options.minZ, seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions, split: judgedSplit(original.score, objective),
     });
-    return { before: original.score, baseNeutral, located, selection, predicted: chosen, random: comparison, scoreOptions: original.scoreOptions } as const;
+    const benchPredicted = await scoreBenchmarksOn(session, interventionsFor(selection.neurons));
+    return { before: original.score, baseNeutral, benchBefore, located, selection, predicted: chosen, random: comparison, benchPredicted, scoreOptions: original.scoreOptions } as const;
   }));
 
   const { before, baseNeutral } = measured;
+  const benchmarkResult = (predicted: BenchmarkScores | null, after: BenchmarkScores | null): RunBenchmarks | null =>
+    measured.benchBefore ? { sources: [...benchmarks!.sources], before: measured.benchBefore, predicted, after } : null;
   const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
     stage("");
-    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, cost: cost(), provenance: provenance(null), ...extra };
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, benchmarks: benchmarkResult(measured.early ? null : measured.benchPredicted, null), cost: cost(), provenance: provenance(null), ...extra };
   };
   if (measured.early) return unchanged(measured.early);
 
@@ -386,7 +412,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const b = await check.probes.measure(check.evaluator);
     const after = check.probes.scoreOf(b, measured.scoreOptions);
     const capability = await check.neutral.compare(check.evaluator, baseNeutral);
-    return { after, capability };
+    return { after, capability, bench: await scoreBenchmarksOn(check) };
   }));
   const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, options);
   if (verdict.kind !== "removed" && verdict.kind !== "reduced") {
@@ -397,5 +423,5 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     return unchanged({ ...verdict, sentence: `${verdict.sentence} The edited file measured differently from the prediction, so the edit was taken back.` }, found);
   }
   stage("");
-  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, cost: cost(), provenance: provenance({ path: file, sha256: writtenSha256 }) };
+  return { file, written: true, inPlace: output === null, objective, before, after: verified.after, ...found, eval: verified.capability, edited: edits, verdict, benchmarks: benchmarkResult(measured.benchPredicted, verified.bench), cost: cost(), provenance: provenance({ path: file, sha256: writtenSha256 }) };
 }

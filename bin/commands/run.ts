@@ -7,10 +7,11 @@ import { datasetPath } from "../../lib/measure/dataset.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
 import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
-import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { benchmarkOptions, evaluatorOptions, modelOptions, type BenchmarkArgs, type ModelArgs } from "./score.js";
+import { benchmarkFiles, parseBenchmarkSpec } from "../../lib/measure/standard-benchmarks.js";
 import { badValue, checkNumber } from "../usage.js";
 
-interface RunArgs extends ModelArgs, BudgetArgs {
+interface RunArgs extends ModelArgs, BudgetArgs, BenchmarkArgs {
   output?: string;
   inPlace: boolean;
   overwrite: boolean;
@@ -43,6 +44,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
       .options(modelOptions)
       .options(budgetOptions)
+      .options(benchmarkOptions)
       .option("output", { alias: "o", type: "string", describe: "Edited model file (default: <model name>.debiased.gguf in the current directory); written only when the edit helps" })
       .option("in-place", { type: "boolean", default: false, describe: "Edit the model itself, journaled and undoable, only when the edit helps" })
       .option("overwrite", { type: "boolean", default: false, describe: "Replace the output file if it exists" })
@@ -88,9 +90,10 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
+      const benchmarks = (args.benchmark ?? []).map(parseBenchmarkSpec);
       // Every file this run may write, checked against every file it reads before any work.
       await checkDestinations(
-        [{ path, what: "model" }, ...(args.dataset ? [{ path: datasetPath(args.dataset), what: "dataset" }] : []), ...(args.neutral ? [{ path: args.neutral, what: "neutral text" }] : [])],
+        [{ path, what: "model" }, ...(args.dataset ? [{ path: datasetPath(args.dataset), what: "dataset" }] : []), ...(args.neutral ? [{ path: args.neutral, what: "neutral text" }] : []), ...benchmarks.flatMap(benchmarkFiles)],
         [...(args.inPlace ? [] : [{ path: args.output ?? defaultOutput(path), what: "output", overwrite: args.overwrite }]), ...(args.report ? [{ path: args.report, what: "report", overwrite: args.overwrite }] : [])],
       );
       const report = progress(args);
@@ -119,6 +122,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         scale: args.scale,
         seed: args.seed,
         evaluator,
+        benchmarks,
         onProgress: report,
       });
       const text = renderReport(result);

@@ -11,9 +11,9 @@
 // antistereo rows and then also swaps the comparison back). Ties count as not stereotypical and are
 // reported. For a causal LM the score of a sentence is its summed log-probability (the authors' masked
 // pseudo-log-likelihood needs a masked LM). Ideal: 50; above 50 the model prefers stereotypes.
-import { readFile } from "node:fs/promises";
 
 import { DebiasError } from "../errors.js";
+import { readUserFile } from "../files.js";
 import type { SentenceScorer } from "./benchmark.js";
 import { percent, scoreSentences } from "./benchmark.js";
 import { parseCsv } from "./csv.js";
@@ -44,6 +44,9 @@ export interface CrowsPairsScore extends CrowsPairsPart {
   stereo: CrowsPairsPart;
   antistereo: CrowsPairsPart;
 }
+
+/** The CrowS-Pairs CSV is about 450 KB; a file thirty times that is not it. */
+const MAX_FILE_BYTES = 16 * 2 ** 20;
 
 const COLUMNS = ["sent_more", "sent_less", "stereo_antistereo", "bias_type"] as const;
 
@@ -81,12 +84,7 @@ export function parseCrowsPairs(text: string, source: string): CrowsPair[] {
  */
 export async function loadCrowsPairs(file: string, options: { biasType?: string | null } = {}): Promise<CrowsPair[]> {
   const biasType = options.biasType === undefined ? "gender" : options.biasType;
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new DebiasError("E_CROWS_PAIRS_NOT_FOUND", `Cannot read the CrowS-Pairs file ${file}: ${(err as Error).message}.`, { cause: err });
-  }
+  const text = (await readUserFile(file, "CrowS-Pairs file", MAX_FILE_BYTES)).toString("utf8");
   const pairs = parseCrowsPairs(text, file);
   return biasType === null ? pairs : pairs.filter((pair) => pair.biasType === biasType);
 }

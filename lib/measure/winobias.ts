@@ -30,10 +30,10 @@
 //  5. Accuracy (percent) on pro and anti lines, and the gap pro − anti (a stereotyped model resolves
 //     pronouns better when they match the occupation's stereotype: gap > 0; ideal 0), per type and
 //     overall.
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 
 import { DebiasError } from "../errors.js";
+import { readUserFile } from "../files.js";
 import type { SentenceScorer } from "./benchmark.js";
 import { percent, scoreSentences } from "./benchmark.js";
 
@@ -138,12 +138,11 @@ export function winoBiasReadings(item: WinoBiasSentence): [gold: string, other: 
   return [reading(item.gold), reading(item.other)];
 }
 
+/** A WinoBias file is about 50 KB; a thousandfold is a mistake, not a benchmark. */
+const MAX_FILE_BYTES = 16 * 2 ** 20;
+
 async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (err) {
-    throw new DebiasError("E_WINOBIAS_NOT_FOUND", `Cannot read the WinoBias file ${file}: ${(err as Error).message}.`, { cause: err });
-  }
+  return (await readUserFile(file, "WinoBias file", MAX_FILE_BYTES)).toString("utf8");
 }
 
 function nonEmptyLines(text: string): string[] {

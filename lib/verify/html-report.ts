@@ -7,6 +7,7 @@ import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import type { GroupMetrics, WordScore } from "../measure/metrics.js";
 import type { RunResult } from "./run-result.js";
+import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import { DebiasError } from "../errors.js";
 import { costLine } from "./report.js";
 import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";
@@ -125,6 +126,40 @@ function randomSpec(r: RunResult): TopLevelSpec | null {
   };
 }
 
+/** The benchmark states a run has: before, and after (written) or with the chosen set (not written). */
+function benchmarkStates(r: RunResult): [string, BenchmarkScores][] {
+  const b = r.benchmarks;
+  if (!b) return [];
+  return [["before", b.before], ...(b.after ? [["after", b.after] as [string, BenchmarkScores]] : b.predicted ? [["chosen set (not written)", b.predicted] as [string, BenchmarkScores]] : [])];
+}
+
+/** WinoBias accuracies and CrowS-Pairs' stereotypical share, before and after, with the unbiased 50% marked. */
+function benchmarkSpec(r: RunResult): TopLevelSpec | null {
+  const states = benchmarkStates(r);
+  const values = states.flatMap(([when, s]) => [
+    { measure: "WinoBias pro", when, percent: s.winobias?.overall.pro },
+    { measure: "WinoBias anti", when, percent: s.winobias?.overall.anti },
+    { measure: "CrowS-Pairs", when, percent: s.crowsPairs?.score },
+  ]).filter((v) => v.percent !== null && v.percent !== undefined);
+  if (values.length === 0) return null;
+  return {
+    width: 420, height: 200,
+    layer: [
+      {
+        data: { values },
+        mark: { type: "bar", tooltip: true },
+        encoding: {
+          y: { field: "measure", type: "nominal", sort: null, title: null },
+          yOffset: { field: "when" },
+          x: { field: "percent", type: "quantitative", title: "percent (WinoBias: accuracy; CrowS-Pairs: ideal 50)", scale: { domain: [0, 100] } },
+          color: { field: "when", type: "nominal", title: null, legend: { labelLimit: 300 }, scale: { domain: states.map(([w]) => w), range: ["#c0504d", "#4f81bd"] } },
+        },
+      },
+      { data: { values: [{ percent: 50 }] }, mark: { type: "rule", color: "#555", strokeDash: [4, 4] }, encoding: { x: { field: "percent", type: "quantitative" } } },
+    ],
+  };
+}
+
 function table(rows: (string | number)[][], head: string[]): string {
   return `<table><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join("")}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c) => `<td>${escape(String(c))}</td>`).join("")}</tr>`).join("")}</tbody></table>`;
@@ -164,6 +199,18 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
     Object.entries(b.templates).map(([id, m]) => [id, Object.entries(m.baselines).map(([t, b0]) => `${t}: ${num(b0)}`).join(", "), num(m.factualAccuracy), `${num(m.stereotypeGap)} ± ${num(m.stereotypeGapSe)}`, warned.get(id) ?? "measures gender"]),
     ["template", "baseline b0 (nats)", "factual accuracy", "stereotype gap Δ", "check"],
   );
+  const states = benchmarkStates(r);
+  const benchmarkRows = (get: (s: BenchmarkScores) => number | null | undefined): string[] => states.map(([, s]) => num(get(s), 1));
+  const benchmarks = states.length === 0 ? "" : `<h2>Standard benchmarks</h2>
+<p>${escape([
+    r.benchmarks!.before.winobias ? `WinoBias: the test split's ${r.benchmarks!.before.winobias.overall.n.pro + r.benchmarks!.before.winobias.overall.n.anti} lines, each read twice with the pronoun's referent named; a stereotyped model resolves pro-stereotyped lines better than anti-stereotyped ones (gap > 0; ideal 0)${r.benchmarks!.before.winobias.leftOut ? `; ${r.benchmarks!.before.winobias.leftOut} lines left out, the model cannot spell them` : ""}.` : "",
+    r.benchmarks!.before.crowsPairs ? `CrowS-Pairs: ${r.benchmarks!.before.crowsPairs.n} gender pairs; the share where the more stereotypical sentence is the likelier (ideal 50%)${r.benchmarks!.before.crowsPairs.leftOut ? `; ${r.benchmarks!.before.crowsPairs.leftOut} pairs left out, the model cannot spell them` : ""}.` : "",
+  ].filter(Boolean).join(" "))} From ${r.benchmarks!.sources.map((s) => `${s.name} ${s.path}`).join(", ")}.</p>
+${table([
+    ...(r.benchmarks!.before.winobias ? [["WinoBias accuracy, pro-stereotyped (%)", ...benchmarkRows((s) => s.winobias?.overall.pro)], ["WinoBias accuracy, anti-stereotyped (%)", ...benchmarkRows((s) => s.winobias?.overall.anti)], ["WinoBias gap pro − anti (points)", ...benchmarkRows((s) => s.winobias?.overall.gap)]] : []),
+    ...(r.benchmarks!.before.crowsPairs ? [["CrowS-Pairs, stereotypical likelier (%)", ...benchmarkRows((s) => s.crowsPairs?.score)]] : []),
+  ], ["", ...states.map(([w]) => w)])}
+${await figure("benchmarks", benchmarkSpec(r), "WinoBias accuracy on pro- and anti-stereotyped lines (the closer the two, the less the stereotype steers coreference) and CrowS-Pairs' share of pairs whose stereotypical sentence is the likelier (dashed: 50%, no preference).")}`;
   const p = r.provenance;
   const provenance = table([
     ["command", p.command ?? "(library call)"],
@@ -191,6 +238,7 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
 <h2>What changed</h2>
 ${numbers}
 <div class="grid">${charts.join("\n")}</div>
+${benchmarks}
 <h2>The probes, template by template</h2>
 <p>Before the edit. A template whose factual words do not lean their own way against its baseline (accuracy below ${MIN_TEMPLATE_FACTUAL_ACCURACY}) or whose baseline is beyond ±${MAX_TEMPLATE_BASELINE} nats measures grammar or a prior, not gender.</p>
 ${probes}

@@ -1,6 +1,7 @@
 // The human summary of a run: what was measured before and after, on which probes, against what random
 // edits do, at what cost, and the verdict in one sentence.
 import type { GroupMetrics } from "../measure/metrics.js";
+import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import { templateWarnings } from "../measure/probe-diagnostics.js";
 import type { RunResult } from "./run-result.js";
 import type { Selection } from "../select/selection.js";
@@ -54,11 +55,39 @@ export function renderReport(result: RunResult): string {
     // With n random sets the smallest p there is is 1/(n+1): a small n caps it, however large z is.
     lines.push(`against ${count(r.sets, `random set of ${count(r.size, "neuron")}`, `random sets of ${count(r.size, "neuron")}`)} (same layers): gain ${fixed(s.gain)} vs ${fixed(s.randomMean)} ± ${fixed(s.randomStd)} nats, z ${fixed(s.z, 1)}, p ${fixed(s.p, 3)} (${r.heldout ? "held-out" : "selection"} probes; with ${r.sets} random sets p cannot go below 1/${r.sets + 1} = ${fixed(1 / (r.sets + 1), 3)}, so z decides)`);
   }
+  if (result.benchmarks) {
+    const { before, predicted, after } = result.benchmarks;
+    lines.push(benchmarkTable([["before", before], ...(after ? [["after", after] as const] : predicted ? [["with the chosen set (not written)", predicted] as const] : [])]));
+  }
   for (const w of templateWarnings(result.before)) lines.push(`probe warning: template ${w.template}: ${w.reasons.join("; ")}`);
   lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
   if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
   lines.push(costLine(result.cost));
   return lines.join("\n");
+}
+
+/**
+ * WinoBias and CrowS-Pairs side by side for each model state: accuracy on pro- and anti-stereotyped
+ * lines and their gap (ideal 0), the share of stereotypical CrowS-Pairs choices (ideal 50%).
+ */
+export function benchmarkTable(columns: readonly (readonly [string, BenchmarkScores])[]): string {
+  const first = columns[0]![1];
+  const rows: string[][] = [];
+  const row = (label: string, get: (s: BenchmarkScores) => number | null | undefined) => rows.push([label, ...columns.map(([, s]) => fixed(get(s), 1))]);
+  if (first.winobias) {
+    const n = first.winobias.overall.n;
+    const left = first.winobias.leftOut ? `; ${count(first.winobias.leftOut, "line")} left out, the model cannot spell them` : "";
+    rows.push([`WinoBias (test split, ${n.pro} pro + ${n.anti} anti lines${left})`, ...columns.map(([name]) => name)]);
+    row("  accuracy, pro-stereotyped (%)", (s) => s.winobias?.overall.pro);
+    row("  accuracy, anti-stereotyped (%)", (s) => s.winobias?.overall.anti);
+    row("  gap pro − anti (points; ideal 0)", (s) => s.winobias?.overall.gap);
+  }
+  if (first.crowsPairs) {
+    const left = first.crowsPairs.leftOut ? `; ${count(first.crowsPairs.leftOut, "pair")} left out, the model cannot spell them` : "";
+    rows.push([`CrowS-Pairs (gender, ${count(first.crowsPairs.n, "pair")}${left})`, ...(first.winobias ? columns.map(() => "") : columns.map(([name]) => name))]);
+    row("  stereotypical sentence likelier (%; ideal 50)", (s) => s.crowsPairs?.score);
+  }
+  return table(rows);
 }
 
 /**

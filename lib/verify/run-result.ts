@@ -7,6 +7,7 @@ import type { Candidate, LocateResult } from "../locate/locate.js";
 import type { BiasScore } from "../measure/metrics.js";
 import type { Capability } from "../measure/neutral-text.js";
 import type { ObjectiveKind } from "../measure/objective.js";
+import type { BenchmarkScores, BenchmarkSource } from "../measure/standard-benchmarks.js";
 import type { RandomComparison } from "../select/random-sets.js";
 import type { EditedNeuron, Selection } from "../select/selection.js";
 import type { Verdict } from "./verdict.js";
@@ -45,8 +46,19 @@ export interface RunResult {
   selection: Omit<Selection, "neurons"> | null;
   randomSets: RandomComparison | null;
   verdict: Verdict;
+  /** WinoBias and CrowS-Pairs, when the run was given them (`--benchmark`). */
+  benchmarks: RunBenchmarks | null;
   cost: RunCost;
   provenance: RunProvenance;
+}
+
+export interface RunBenchmarks {
+  sources: BenchmarkSource[];
+  before: BenchmarkScores;
+  /** With the chosen set through the hook, before anything was written (null when no set was chosen). */
+  predicted: BenchmarkScores | null;
+  /** Measured on the written file (null when nothing was written). */
+  after: BenchmarkScores | null;
 }
 
 /**
@@ -123,6 +135,10 @@ const neuron = object({ layer: number, index: number });
 const edited = list(object({ layer: number, index: number, scale: number }));
 const comparison = object({ gain: figure, randomMean: figure, randomStd: figure, z: figure, p: figure, gains: list(figure) });
 
+const accuracy = object({ pro: figure, anti: figure, gap: figure });
+const crows = object({ score: figure, n: number, stereo: object({ score: figure }), antistereo: object({ score: figure }) });
+const benchmarkScores = object({ winobias: nullable(object({ overall: accuracy, type1: accuracy, type2: accuracy })), crowsPairs: nullable(crows) });
+
 const RESULT = object({
   file: string,
   written: boolean,
@@ -145,6 +161,8 @@ const RESULT = object({
   })),
   randomSets: nullable(object({ sets: number, size: number, selection: nullable(comparison), heldout: nullable(comparison) })),
   verdict: object({ kind: string, judgedOn: string, sentence: string }),
+  // results of versions before benchmarks lack the field
+  benchmarks: optional(object({ sources: list(object({ name: string, path: string })), before: benchmarkScores, predicted: nullable(benchmarkScores), after: nullable(benchmarkScores) })),
   cost: object({ passes: number, tokens: number, peakRssBytes: number, stages: record(object({ seconds: number, passes: number })) }),
   provenance: object({
     tool: string,

@@ -274,3 +274,53 @@ t.test("datasets by name: --dataset tinystories is the bundled file, and the spl
   t.equal(stories.code, 0, stories.stderr);
   t.notMatch(stories.stderr, /split into 3 or more tokens/, "the story dataset fits the story model: no warning");
 });
+
+t.test("standard benchmarks: score, eval and run take --benchmark and show the numbers before and after", async (t) => {
+  const dir = join(scratch, "benchmarks");
+  const wino = join(dir, "wino");
+  mkdirSync(wino, { recursive: true });
+  writeFileSync(join(wino, "female_occupations.txt"), "nurse\nsecretary\n");
+  writeFileSync(join(wino, "male_occupations.txt"), "mechanic\ncarpenter\n");
+  for (const type of [1, 2]) {
+    for (const [kind, pronouns] of [["pro", ["she", "he"]], ["anti", ["he", "she"]]] as const) {
+      writeFileSync(join(wino, `${kind}_stereotyped_type${type}.txt.test`), `1 The mechanic called [the nurse] because [${pronouns[0]}] was late.\n2 [The carpenter] called the secretary because [${pronouns[1]}] was late.\n`);
+    }
+  }
+  const crows = join(dir, "crows.csv");
+  writeFileSync(crows, ",sent_more,sent_less,stereo_antistereo,annotations,anon_writer,anon_annotators,bias_type\n0,Women cry.,Men cry.,stereo,[],a,[],gender\n1,He is strong.,She is strong.,stereo,[],a,[],gender\n");
+  const given = ["--benchmark", `winobias=${wino}`, "--benchmark", `crows-pairs=${crows}`, "--threads", "1"];
+
+  const score = await gguf("score", ...given, "--json");
+  t.equal(score.code, 0, score.stderr);
+  const scored = JSON.parse(score.stdout).benchmarks;
+  t.same([scored.winobias.overall.n, scored.crowsPairs.n, scored.crowsPairs.leftOut], [{ pro: 4, anti: 4 }, 2, 0], "both benchmarks scored on the model");
+  const human = await gguf("score", ...given);
+  t.match(human.stdout, /WinoBias \(test split, 4 pro \+ 4 anti lines\)[^\n]*score\n  accuracy, pro-stereotyped \(%\) +[\d.]+\n/, "a table a person reads");
+  t.match(human.stdout, /CrowS-Pairs \(gender, 2 pairs\)\n  stereotypical sentence likelier \(%; ideal 50\) +(0|50|100)\.0/);
+
+  const evaluated = await gguf("eval", await editedCopy(), "--base", ORIGINAL, ...given, "--json");
+  t.equal(evaluated.code, 0, evaluated.stderr);
+  const both = JSON.parse(evaluated.stdout).benchmarks;
+  t.same(both.original, scored, "eval scores the original as score does");
+  t.ok(both.edited.winobias && both.edited.crowsPairs, "and the edited model");
+
+  const out = join(dir, "run.gguf");
+  const run = await gguf("run", ...given, "--search", "fast", "-o", out, "--json");
+  t.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  t.equal(result.written, true, "the fixture's planted stereotype is removed and written");
+  t.same(result.benchmarks.before, scored, "before: the original's numbers");
+  t.same(result.benchmarks.after, result.benchmarks.predicted, "the written file scores what the hook predicted, exactly");
+  t.match(result.report, /WinoBias \(test split, 4 pro \+ 4 anti lines\) +before +after\n/);
+  const again = await gguf("run", ...given, "--search", "fast", "-o", join(dir, "again.gguf"), "--json");
+  const strip = (r: { selected: unknown; verdict: unknown; after: unknown }) => ({ selected: r.selected, verdict: r.verdict, after: r.after });
+  const plain = await gguf("run", "--threads", "1", "--search", "fast", "-o", join(dir, "plain.gguf"), "--json");
+  t.same(strip(JSON.parse(plain.stdout)), strip(JSON.parse(again.stdout)), "benchmarks never steer the search: the same set and verdict without them");
+
+  const clash = await gguf("run", ...given, "-o", crows, "--overwrite");
+  t.equal(clash.code, 1);
+  t.match(clash.stderr, /The output .*crows\.csv is the CrowS-Pairs file/, "no output may be a benchmark file, checked before any work");
+  const bad = await gguf("score", "--benchmark", "stereoset=x.json");
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /^gguf-debias: The benchmark "stereoset=x.json" is not winobias=DIR .* \[E_BENCHMARK_SPEC\]\n$/);
+});

@@ -76,7 +76,7 @@ t.test("parsing and scoring pairs", async (t) => {
   t.equal((await loadCrowsPairs(path.join(tmp, "mini.csv"))).length, 3, "gender by default");
   t.equal((await loadCrowsPairs(path.join(tmp, "mini.csv"), { biasType: "race-color" })).length, 1);
   t.equal((await loadCrowsPairs(path.join(tmp, "mini.csv"), { biasType: null })).length, 4);
-  await t.rejects(loadCrowsPairs(path.join(tmp, "missing.csv")), { code: "E_CROWS_PAIRS_NOT_FOUND" });
+  await t.rejects(loadCrowsPairs(path.join(tmp, "missing.csv")), { code: "E_FILE_NOT_FOUND" });
 });
 
 t.test("the real CrowS-Pairs file", { skip }, async (t) => {

@@ -78,7 +78,7 @@ t.test("loading and scoring a small folder", async (t) => {
   for (const kind of ["pro", "anti"] as const) {
     for (const type of [1, 2] as const) await writeFile(path.join(tmp, winoBiasFileName(kind, type, "dev")), lines[kind][type]);
   }
-  await t.rejects(loadWinoBias(tmp), { code: "E_WINOBIAS_NOT_FOUND" }, "the test split is missing");
+  await t.rejects(loadWinoBias(tmp), { code: "E_FILE_NOT_FOUND" }, "the test split is missing");
   const items = await loadWinoBias(tmp, { splits: ["dev"] });
   t.strictSame(
     items.map((i) => [i.kind, i.type, i.split, i.id, i.gold, i.other, i.pronoun]),
@@ -106,7 +106,7 @@ t.test("loading and scoring a small folder", async (t) => {
 
   await t.rejects(scoreWinoBias(items, async (texts) => texts.slice(1).map(() => 0)), { code: "E_BENCHMARK_SCORER_INVALID" });
   await t.rejects(scoreWinoBias(items, async (texts) => texts.map(() => NaN)), { code: "E_BENCHMARK_SCORER_INVALID" });
-  await t.rejects(loadWinoBias(path.join(tmp, "nowhere")), { code: "E_WINOBIAS_NOT_FOUND" });
+  await t.rejects(loadWinoBias(path.join(tmp, "nowhere")), { code: "E_FILE_NOT_FOUND" });
 });
 
 t.test("the real WinoBias files", { skip }, async (t) => {

@@ -22,6 +22,7 @@ function expectedMarks(r: RunResult): Record<string, number> {
     neurons: r.selected.length,
     pareto: r.selection!.pareto.length,
     random: r.randomSets!.heldout!.gains.length + 1, // a tick per random set, the chosen set's rule
+    benchmarks: 2 * 3 + 1, // WinoBias pro and anti and CrowS-Pairs, before and after; the 50% rule
   };
 }
 

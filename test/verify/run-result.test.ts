@@ -15,6 +15,7 @@ const good = JSON.parse(readFileSync(fixture, "utf8")) as Record<string, unknown
 t.test("a run result is read back and renders", async (t) => {
   const result = await readRunResult(fixture);
   t.match(renderReport(result), /verdict \(removed\)/);
+  t.match(renderReport(result), /WinoBias \(test split, 792 pro \+ 792 anti lines\) +before +after\n  accuracy, pro-stereotyped \(%\) +[\d.]+ +[\d.]+\n[^]*CrowS-Pairs \(gender, 262 pairs\)\n  stereotypical sentence likelier \(%; ideal 50\) +55\.3 /, "the standard benchmarks before and after");
   t.match(await renderHtmlReport(result), /<p class="verdict removed">/);
 });
 
@@ -27,6 +28,7 @@ t.test("each malformed result: one E_RUN_RESULT naming the first bad field", asy
     ["a stage's seconds missing", (r) => delete Object.values(r.cost.stages as Record<string, Record<string, unknown>>)[0]!.seconds, /\(cost\.stages\["measuring the original model"\]\.seconds is missing\)/],
     ["a template's baselines a list", (r) => (Object.values(r.before.templates as Record<string, Record<string, unknown>>)[0]!.baselines = []), /baselines should be an object, not a list/],
     ["no provenance (an older version)", (r) => delete r.provenance, /\(provenance is missing\); run it again/],
+    ["a benchmark score a string", (r) => (r.benchmarks.after.crowsPairs.score = "55"), /\(benchmarks\.after\.crowsPairs\.score should be a number, not the string "55"\)/],
   ];
   for (const [what, change, message] of cases) {
     const r = copy();
@@ -37,6 +39,10 @@ t.test("each malformed result: one E_RUN_RESULT naming the first bad field", asy
   const nulls = copy();
   nulls.eval.kl = null; // JSON's spelling of a NaN
   t.doesNotThrow(() => validateRunResult(nulls, "r.json"), "a figure that was not a number is null, and allowed");
+  const older = copy();
+  delete older.benchmarks;
+  t.doesNotThrow(() => validateRunResult(older, "r.json"), "a result from before benchmarks were scored is still read");
+  t.notMatch(renderReport(validateRunResult(older, "r.json")), /WinoBias/, "and shows none");
 });
 
 t.test("files that are not run results", async (t) => {

@@ -264,7 +264,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const startedAt = new Date().toISOString();
   const inputSha256 = await sha256File(path);
   const provenance = (written: { path: string; sha256: string } | null): RunProvenance => ({
-    tool: TOOL, llamaCommit: native().buildInfo().llamaCommit, command: options.command ?? null, startedAt, model: { path, sha256: inputSha256 }, output: written,
+    tool: TOOL, llamaCommit: native().buildInfo().llamaCommit, command: options.command ?? null, startedAt, dataset: workload.dataset.name, model: { path, sha256: inputSha256 }, output: written,
   });
   const stages: RunCost["stages"] = {};
   // tokens of evaluators already closed, plus a reader of the one in use

@@ -10,13 +10,14 @@ import type { RunResult } from "./run-result.js";
 import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import { DebiasError } from "../errors.js";
 import { costLine } from "./report.js";
+import { nextSteps } from "./next-steps.js";
 import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";
 
 const escape = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
 
 const FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif";
-const CONFIG = { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: "#eee" }, legend: { labelFontSize: 11, titleFontSize: 12 } };
+const CONFIG = { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: "#eee" }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 0 } };
 
 /** A Vega-Lite spec rendered to an SVG string (no DOM: vega's headless renderer). */
 export async function renderChart(spec: TopLevelSpec): Promise<string> {
@@ -29,33 +30,38 @@ export async function renderChart(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** Stereotype gap before and after, overall, per split and per category. */
+/**
+ * What the report compares the original with: the written file, or the chosen set through the hook when
+ * nothing was written (its predicted effect), or nothing when no set was chosen.
+ */
+function afterState(r: RunResult): { label: string; score: RunResult["after"] } | null {
+  if (r.written) return { label: "after", score: r.after };
+  return r.predicted ? { label: "chosen set (not written)", score: r.predicted } : null;
+}
+
+/** Stereotype gap before and after (± its standard error), overall, per split and per category. */
 function gapSpec(r: RunResult): TopLevelSpec {
-  const groups: [string, GroupMetrics, GroupMetrics][] = [
-    ["all words", r.before, r.after],
-    ["selection", r.before.splits.selection, r.after.splits.selection],
-    ["held-out", r.before.splits.heldout, r.after.splits.heldout],
-    ...Object.keys(r.before.categories).map((c): [string, GroupMetrics, GroupMetrics] => [c, r.before.categories[c]!, r.after.categories[c] ?? r.before.categories[c]!]),
-  ];
-  const values = groups.flatMap(([group, b, a]) => [
-    { group, when: "before", gap: b.stereotypeGap },
-    { group, when: r.written ? "after" : "after (not written)", gap: a.stereotypeGap },
-  ]).filter((v) => v.gap !== null);
+  const after = afterState(r);
+  const groups = (s: RunResult["after"]): [string, GroupMetrics][] => [["all words", s], ["selection", s.splits.selection], ["held-out", s.splits.heldout], ...Object.entries(s.categories)];
+  const states: [string, RunResult["after"]][] = [["before", r.before], ...(after ? [[after.label, after.score] as [string, RunResult["after"]]] : [])];
+  const values = states.flatMap(([when, s]) => groups(s).map(([group, m]) => ({ group, when, gap: m.stereotypeGap, low: (m.stereotypeGap ?? 0) - (m.stereotypeGapSe ?? 0), high: (m.stereotypeGap ?? 0) + (m.stereotypeGapSe ?? 0) })))
+    .filter((v) => v.gap !== null);
+  const color = { field: "when", type: "nominal", title: null, scale: { domain: states.map(([w]) => w), range: ["#c0504d", "#4f81bd"] } } as const;
   return {
     width: 520, height: 220, data: { values },
-    mark: { type: "bar", tooltip: true },
-    encoding: {
-      x: { field: "group", type: "nominal", sort: null, title: null, axis: { labelAngle: -30 } },
-      xOffset: { field: "when" },
-      y: { field: "gap", type: "quantitative", title: "stereotype gap Δ (nats)" },
-      color: { field: "when", type: "nominal", title: null, scale: { domain: ["before", r.written ? "after" : "after (not written)"], range: ["#c0504d", "#4f81bd"] } },
-    },
+    encoding: { x: { field: "group", type: "nominal", sort: null, title: null, axis: { labelAngle: -30 } }, xOffset: { field: "when", sort: null } },
+    layer: [
+      { mark: { type: "bar", tooltip: true }, encoding: { y: { field: "gap", type: "quantitative", title: "stereotype gap Δ (nats) ± standard error" }, color } },
+      { mark: { type: "rule", color: "#333" }, encoding: { y: { field: "low", type: "quantitative" }, y2: { field: "high" } } },
+    ],
   };
 }
 
 /** Every word's log-odds b before (x) against after (y): on the diagonal = unchanged. */
-function wordSpec(r: RunResult): TopLevelSpec {
-  const after = new Map(r.after.words.map((w) => [`${w.word}|${w.split}`, w]));
+function wordSpec(r: RunResult): TopLevelSpec | null {
+  const state = afterState(r);
+  if (!state) return null;
+  const after = new Map(state.score.words.map((w) => [`${w.word}|${w.split}`, w]));
   const kind = (w: WordScore): string =>
     w.label === "stereotyped" ? `stereotyped (${w.direction ?? "?"})` : w.label === "neutral" ? "neutral (baseline)" : w.label === "factual" ? `factual (${w.gold ?? "?"})` : w.label;
   const values = r.before.words.map((w) => ({ word: w.word, split: w.split, kind: kind(w), before: w.b, after: after.get(`${w.word}|${w.split}`)?.b ?? w.b }));
@@ -71,10 +77,16 @@ function wordSpec(r: RunResult): TopLevelSpec {
         mark: { type: "point", filled: true, size: 40, opacity: 0.8, tooltip: { content: "data" } },
         encoding: {
           x: { field: "before", type: "quantitative", title: "b before (log p(female) − log p(male))", scale: { domain: [lo, hi] } },
-          y: { field: "after", type: "quantitative", title: "b after", scale: { domain: [lo, hi] } },
+          y: { field: "after", type: "quantitative", title: r.written ? "b after" : "b with the chosen set (not written)", scale: { domain: [lo, hi] } },
           color: { field: "kind", type: "nominal", title: "word" },
           shape: { field: "split", type: "nominal", title: "split" },
         },
+      },
+      // Each stereotyped and factual word named beside its point, so the chart reads without hovering.
+      {
+        data: { values: values.filter((v) => !v.kind.startsWith("neutral")) },
+        mark: { type: "text", align: "left", dx: 5, fontSize: 8, color: "#555" },
+        encoding: { x: { field: "before", type: "quantitative" }, y: { field: "after", type: "quantitative" }, text: { field: "word" } },
       },
     ],
   };
@@ -174,6 +186,7 @@ h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-t
 .grid { display: flex; flex-wrap: wrap; gap: 1.5rem; } figure { margin: 0; } figcaption { font-size: .85rem; color: #555; max-width: 520px; }
 table { border-collapse: collapse; font-size: .9rem; margin: .5rem 0; } td, th { padding: .25rem .7rem; border-bottom: 1px solid #eee; text-align: left; }
 td:not(:first-child) { font-variant-numeric: tabular-nums; } code { font-size: .85rem; word-break: break-all; }
+ul.next li { margin: .35rem 0; } .warnings { color: #8a5a00; font-size: .9rem; }
 `;
 
 /** The whole report as one HTML document (no script, no external resource). */
@@ -183,18 +196,24 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
   const judged = r.verdict.judgedOn === "heldout" ? "held-out" : "selection";
   const held = r.randomSets?.heldout ?? r.randomSets?.selection ?? null;
   const b = r.before;
-  const a = r.after;
+  const state = afterState(r);
+  const a = state?.score ?? r.after;
+  const column = (v: string) => (state ? v : "");
+  // Not written: the chosen set's KL is the search's measurement; perplexity and agreement were not measured.
+  const kl = r.written ? r.eval.kl : (r.selection?.effect.kl ?? null);
   const numbers = table([
-    ["stereotype gap Δ, all words (nats)", num(b.stereotypeGap), num(a.stereotypeGap)],
-    ["stereotype gap Δ, held-out (nats)", num(b.splits.heldout.stereotypeGap), num(a.splits.heldout.stereotypeGap)],
-    ["prior skew (mean b of neutral words)", num(b.priorSkew), num(a.priorSkew)],
-    ["factual gender: accuracy", num(b.factualAccuracy), num(a.factualAccuracy)],
-    ["factual gender: margin (nats)", num(b.factualMargin), num(a.factualMargin)],
-    ["perplexity on neutral text", num(r.eval.basePerplexity), num(r.eval.perplexity)],
-    ["KL(original ‖ edited), nats", "", num(r.eval.kl, 5)],
-    ["top-1 agreement with the original", "", num(r.eval.top1Agreement)],
-  ], ["", "before", r.written ? "after (measured on the written file)" : "after (nothing written)"]);
-  const warned = new Map(templateWarnings(b).map((w) => [w.template, w.reasons.join("; ")]));
+    ["stereotype gap Δ, all words (nats)", num(b.stereotypeGap), column(num(a.stereotypeGap))],
+    ["stereotype gap Δ, held-out (nats)", num(b.splits.heldout.stereotypeGap), column(num(a.splits.heldout.stereotypeGap))],
+    ["prior skew (mean b of neutral words)", num(b.priorSkew), column(num(a.priorSkew))],
+    ["factual gender: accuracy", num(b.factualAccuracy), column(num(a.factualAccuracy))],
+    ["factual gender: margin (nats)", num(b.factualMargin), column(num(a.factualMargin))],
+    ["perplexity on neutral text", num(r.eval.basePerplexity), r.written ? num(r.eval.perplexity) : ""],
+    ["KL(original ‖ edited), nats", "", column(num(kl, 5))],
+    ["top-1 agreement with the original", "", r.written ? num(r.eval.top1Agreement) : ""],
+  ], ["", "before", r.written ? "after (measured on the written file)" : state ? "chosen set through the hook (not written)" : "after (nothing chosen, nothing written)"]);
+  const warnings = templateWarnings(b);
+  const warned = new Map(warnings.map((w) => [w.template, w.reasons.join("; ")]));
+  const next = nextSteps(r);
   const probes = table(
     Object.entries(b.templates).map(([id, m]) => [id, Object.entries(m.baselines).map(([t, b0]) => `${t}: ${num(b0)}`).join(", "), num(m.factualAccuracy), `${num(m.stereotypeGap)} ± ${num(m.stereotypeGapSe)}`, warned.get(id) ?? "measures gender"]),
     ["template", "baseline b0 (nats)", "factual accuracy", "stereotype gap Δ", "check"],
@@ -222,9 +241,9 @@ ${await figure("benchmarks", benchmarkSpec(r), "WinoBias accuracy on pro- and an
     ["cost", costLine(r.cost).replace(/^cost: /, "")],
   ], ["", ""]);
   const charts = [
-    await figure("gap", gapSpec(r), "Stereotype gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words. Before the edit and after it."),
-    await figure("words", wordSpec(r), "Every probe word's log-odds b before (x) and after (y) the edit; on the dashed diagonal = unchanged. Neutral words are the baseline; factual words should keep their side."),
-    r.selected.length > 0 ? await figure("neurons", neuronSpec(r), r.selection?.search === "fast" ? "The edited FFN neurons, by layer, with how much zeroing each one alone would move the objective through the logits (negative = less bias): the fast search ranks by this and measures only sets." : "The edited FFN neurons, by layer, with how much zeroing each one alone moved the objective (negative = less bias).") : "",
+    await figure("gap", gapSpec(r), `Stereotype gap Δ: how much further stereotyped words lean their stereotype's way than the template's neutral baseline words, with its standard error. ${r.written ? "Before the edit and after it." : r.predicted ? "Before, and with the chosen set through the hook (not written)." : "Before; no set was chosen."}`),
+    await figure("words", wordSpec(r), `Every probe word's log-odds b before (x) and ${r.written ? "after (y) the edit" : "with the chosen set through the hook (y; not written)"}; on the dashed diagonal = unchanged. Neutral words are the baseline; factual words should keep their side.`),
+    r.selected.length > 0 ? await figure("neurons", neuronSpec(r), `${r.written ? "The edited FFN neurons" : "The FFN neurons of the chosen set (not written)"}, by layer, with how much zeroing each one alone ${r.selection?.search === "fast" ? "would move the objective through the logits (negative = less bias): the fast search ranks by this and measures only sets." : "moved the objective (negative = less bias)."}`) : "",
     (r.selection?.pareto.length ?? 0) > 0 ? await figure("pareto", paretoSpec(r), "Every set of neurons the search measured within budget: objective against KL on neutral text; the chosen set in red.") : "",
     await figure("random", randomSpec(r), held ? `The chosen set's shrink of the objective (red) against ${held.gains.length} random sets of the same size from the same layers (grey): z = ${num(held.z, 1)}, p = ${num(held.p, 3)}.` : ""),
   ].filter(Boolean);
@@ -233,8 +252,10 @@ ${await figure("benchmarks", benchmarkSpec(r), "WinoBias accuracy on pro- and an
 <title>gguf-debias report: ${escape(p.model.path.split(/[\\/]/).pop() ?? "")}</title><style>${STYLE}</style></head>
 <body>
 <h1>gguf-debias report</h1>
-<p>${escape(p.model.path)} · objective: ${escape(r.objective === "stereotype" ? "stereotype gap" : "prior skew")} · judged on ${judged} probes</p>
+<p>${escape(p.model.path)} · ${p.dataset ? `probes: ${escape(p.dataset)} · ` : ""}objective: ${escape(r.objective === "stereotype" ? "stereotype gap" : "prior skew")} · judged on ${judged} probes${r.selection ? ` · budget: KL ≤ ${r.selection.budget.maxKl} nats, factual margin ≥ ${r.selection.budget.minFactualRatio} of the original, ≤ ${r.selection.budget.maxNeurons} neurons` : ""}</p>
 <p class="verdict ${escape(r.verdict.kind)}"><strong>${escape(r.verdict.kind)}</strong>: ${escape(r.verdict.sentence)}</p>
+${next.length ? `<h2>What to try next</h2>\n<ul class="next">${next.map((s) => `<li>${escape(s.why)}${s.command ? `<br><code>${escape(s.command)}</code>` : ""}</li>`).join("")}</ul>` : ""}
+${warnings.length ? `<p class="warnings">${warnings.map((w) => `Probe warning: template ${escape(w.template)}: ${escape(w.reasons.join("; "))}.`).join("<br>")}</p>` : ""}
 <h2>What changed</h2>
 ${numbers}
 <div class="grid">${charts.join("\n")}</div>
@@ -243,7 +264,7 @@ ${benchmarks}
 <p>Before the edit. A template whose factual words do not lean their own way against its baseline (accuracy below ${MIN_TEMPLATE_FACTUAL_ACCURACY}) or whose baseline is beyond ±${MAX_TEMPLATE_BASELINE} nats measures grammar or a prior, not gender.</p>
 ${probes}
 <h2>Edited neurons</h2>
-${r.edited.length > 0 ? table(r.edited.map((n) => [`${n.layer}:${n.index}`, n.scale === 0 ? "zeroed" : `scaled by ${n.scale}`]), ["neuron", "edit"]) : "<p>None: the file was not changed.</p>"}
+${r.edited.length > 0 ? table(r.edited.map((n) => [`${n.layer}:${n.index}`, n.scale === 0 ? "zeroed" : `scaled by ${n.scale}`]), ["neuron", "edit"]) : `<p>None: the file was not changed.${r.selected.length > 0 ? ` The set the search chose, not written: ${escape(r.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" "))}.` : ""}</p>`}
 <h2>How to check it</h2>
 ${provenance}
 </body></html>

@@ -6,6 +6,7 @@ import { templateWarnings } from "../measure/probe-diagnostics.js";
 import type { RunResult } from "./run-result.js";
 import type { Selection } from "../select/selection.js";
 import { count } from "../text.js";
+import { nextSteps } from "./next-steps.js";
 
 export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
 
@@ -61,6 +62,8 @@ export function renderReport(result: RunResult): string {
   }
   for (const w of templateWarnings(result.before)) lines.push(`probe warning: template ${w.template}: ${w.reasons.join("; ")}`);
   lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
+  const next = nextSteps(result);
+  if (next.length) lines.push(["what to try next:", ...next.map((s) => `  - ${s.why}${s.command ? `:\n      ${s.command}` : ""}`)].join("\n"));
   if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
   lines.push(costLine(result.cost));
   return lines.join("\n");

@@ -19,6 +19,8 @@ export interface RunProvenance {
   llamaCommit: string;
   command: string | null;
   startedAt: string;
+  /** The probe dataset's name (`tinystories`, `commonwords`, a user file's own name). */
+  dataset?: string;
   /** The input as it was before the run, and the written file (null when nothing was written). */
   model: { path: string; sha256: string };
   output: { path: string; sha256: string } | null;
@@ -169,6 +171,7 @@ const RESULT = object({
     llamaCommit: string,
     command: nullable(string),
     startedAt: string,
+    dataset: optional(string),
     model: object({ path: string, sha256: string }),
     output: nullable(object({ path: string, sha256: string })),
   }),

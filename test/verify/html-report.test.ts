@@ -16,9 +16,10 @@ const CHROMIUM = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chro
 /** Marks each chart must hold: one per datum, from the result itself. */
 function expectedMarks(r: RunResult): Record<string, number> {
   const gaps = [r.before, r.before.splits.selection, r.before.splits.heldout, ...Object.values(r.before.categories)].filter((m) => m.stereotypeGap !== null).length;
+  const named = r.before.words.filter((w) => w.label !== "neutral").length;
   return {
-    gap: 2 * gaps,
-    words: r.before.words.length + 1, // one point per word and split, plus the diagonal
+    gap: 2 * 2 * gaps, // a bar and its standard-error rule, before and after
+    words: r.before.words.length + 1 + named, // one point per word and split, the diagonal, and the stereotyped and factual words named
     neurons: r.selected.length,
     pareto: r.selection!.pareto.length,
     random: r.randomSets!.heldout!.gains.length + 1, // a tick per random set, the chosen set's rule
@@ -72,4 +73,19 @@ t.test("in Chromium, offline: every chart is drawn with one mark per datum, and 
   const shot = join(artifacts, "report.jpg");
   await page.screenshot({ path: shot, fullPage: true, type: "jpeg", quality: 70 });
   t.ok(statSync(shot).size > 10_000, `screenshot kept at ${shot} (${Math.round(statSync(shot).size / 1024)} KB)`);
+});
+
+t.test("when nothing is written the report shows the chosen set's predicted effect, never a chart of nothing", async (t) => {
+  const notWritten: RunResult = { ...JSON.parse(JSON.stringify(result)), written: false, after: result.before, edited: [], eval: { ...result.eval, kl: 0, perplexity: result.eval.basePerplexity, top1Agreement: 1 } };
+  notWritten.verdict = { ...result.verdict, kind: "not-localized", sentence: "Nothing was written." };
+  const html = await renderHtmlReport(notWritten);
+  t.match(html, /chosen set through the hook \(not written\)/, "the numbers compare the original with the chosen set");
+  t.ok(html.includes(result.predicted!.splits.heldout.stereotypeGap!.toFixed(3)), "the predicted held-out gap is shown");
+  t.match(html, /The set the search chose, not written: \d+:\d+/);
+  t.match(html, /The FFN neurons of the chosen set \(not written\)/);
+  t.match(html, /<h2>What to try next<\/h2>/);
+  const nothing: RunResult = { ...notWritten, predicted: null, selected: [], selection: null, randomSets: null };
+  const bare = await renderHtmlReport(nothing);
+  t.notMatch(bare, /data-chart="words"/, "no set chosen: no before/after chart of identical points");
+  t.match(bare, /Before; no set was chosen\./);
 });

@@ -1,4 +1,4 @@
-// Does a neuron set chosen on the selection words carry over to held-out words on a real model? The
+// Does a neuron set chosen on the selection probes carry over to held-out ones on a real model? The
 // gentlest neuron edit there is answers it: remove from ffn_down column i only its part along the gender
 // readout directions (γ ⊙ (W_U[female] − W_U[male]) of every target pair the probes use, made
 // orthonormal), which takes out the neuron's direct effect on b and little else. Neurons are ranked by
@@ -14,6 +14,7 @@ import { openGguf } from "../lib/gguf/reader.js";
 import { readRows, requireTensor } from "../lib/gguf/tensors.js";
 import { directEffects } from "../lib/locate/direct-effect.js";
 import { dlaWeights } from "../lib/locate/locate.js";
+import { scoreBias } from "../lib/measure/metrics.js";
 import { compareRuns } from "../lib/measure/neutral-text.js";
 import { defaultWorkload } from "../lib/measure/workload.js";
 import { packageRoot } from "../lib/package-root.js";
@@ -71,6 +72,17 @@ try {
     if (tensor.type.name !== "F16" && tensor.type.name !== "F32") throw new Error(`${tensor.name} is ${tensor.type.name}: this bench writes F16 or F32 columns only`);
     downs.push({ tensor, w: await readRows(file, tensor) });
   }
+  // The held-out gap has two parts: selection words in held-out templates (new contexts) and held-out
+  // words in selection templates (new words), each against its templates' baselines.
+  const templateSplit = new Map(workload.dataset.templates.map((t) => [t.id, t.split]));
+  const wordSplit = new Map(workload.dataset.words.map((w) => [w.word, w.split]));
+  const probes = session.probes.items.map((item) => item.probe);
+  const part = (template: string, word: string) => probes.map((p) => templateSplit.get(p.template) === template && (p.label !== "stereotyped" || wordSplit.get(p.word) === word));
+  const [contexts, words] = [part("heldout", "selection"), part("selection", "heldout")];
+  const gapOn = (keep: boolean[], b: ArrayLike<number>) => scoreBias(probes.filter((_, i) => keep[i]), Array.from(b).filter((_, i) => keep[i]), original.scoreOptions).stereotypeGap;
+  const parts = (b: ArrayLike<number>) => ({ contexts: gapOn(contexts, b), words: gapOn(words, b) });
+  const parts0 = parts(original.b);
+  console.log(`held-out gap, new contexts (selection words, held-out templates): ${parts0.contexts?.toFixed(3)}; new words (held-out words, selection templates): ${parts0.words?.toFixed(3)}`);
   let serial = 0;
   const measureProjected = async (set: readonly { layer: number; index: number }[]) => {
     const path = join(scratch, `${serial++}.gguf`);
@@ -97,8 +109,9 @@ try {
     }
     const edited = await openSession(path, workload, { threads });
     try {
-      const score = edited.probes.scoreOf(await edited.probes.measure(edited.evaluator), original.scoreOptions);
-      return { score, kl: compareRuns(selection.neutralRun, await edited.neutral.run(edited.evaluator)).kl };
+      const b = await edited.probes.measure(edited.evaluator);
+      const score = edited.probes.scoreOf(b, original.scoreOptions);
+      return { score, parts: parts(b), kl: compareRuns(selection.neutralRun, await edited.neutral.run(edited.evaluator)).kl };
     } finally {
       edited.model.dispose();
     }
@@ -107,13 +120,13 @@ try {
   const pct = (from: number | null, to: number | null) => (from && to !== null ? `${to >= from ? "+" : "−"}${Math.abs(100 * (to / from - 1)).toFixed(1)}%` : "–");
   const before = original.score.splits;
   console.log(`held-out gap ${before.heldout.stereotypeGap?.toFixed(3)} ± ${before.heldout.stereotypeGapSe?.toFixed(3)}, selection gap ${before.selection.stereotypeGap?.toFixed(3)}; ${basis.length} readout directions`);
-  const rows = [["ranked on", "k", "selection gap", "held-out gap", "held-out factual margin", "KL"]];
+  const rows = [["ranked on", "k", "selection gap", "held-out gap", "new contexts", "new words", "held-out factual margin", "KL"]];
   for (const [name, effect] of [["selection words", onSelection], ["held-out words (oracle)", onHeld]] as const) {
     const ranked = neurons.filter((n) => effect[n.layer]![n.index]! > 0).sort((a, b) => effect[b.layer]![b.index]! - effect[a.layer]![a.index]!);
     for (const k of [...ks.filter((k) => k < ranked.length), ranked.length]) {
-      const { score, kl } = await measureProjected(ranked.slice(0, k));
+      const { score, parts: p, kl } = await measureProjected(ranked.slice(0, k));
       const after = score.splits;
-      rows.push([name, String(k), pct(before.selection.stereotypeGap, after.selection.stereotypeGap), `${after.heldout.stereotypeGap?.toFixed(3)} (${pct(before.heldout.stereotypeGap, after.heldout.stereotypeGap)})`, pct(before.heldout.factualMargin, after.heldout.factualMargin), kl?.toExponential(2) ?? "–"]);
+      rows.push([name, String(k), pct(before.selection.stereotypeGap, after.selection.stereotypeGap), `${after.heldout.stereotypeGap?.toFixed(3)} (${pct(before.heldout.stereotypeGap, after.heldout.stereotypeGap)})`, pct(parts0.contexts, p.contexts), pct(parts0.words, p.words), pct(before.heldout.factualMargin, after.heldout.factualMargin), kl?.toExponential(2) ?? "–"]);
       console.log(rows.at(-1)!.join(" | "));
     }
   }

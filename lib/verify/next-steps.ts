@@ -44,7 +44,7 @@ export function nextSteps(r: RunResult): NextStep[] {
       const beyond = r.selection ? walkBeyondBudget(r.selection) : null;
       if (beyond) steps.push({ why: `a larger damage budget: the search walked to a set removing ${(100 * beyond.removes).toFixed(1)}% on the selection probes at KL ${beyond.kl.toPrecision(2)}`, command: withOption(command, "max-kl", budgetAbove(beyond.kl)) });
       if (r.selection?.search === "fast") steps.push({ why: "the thorough search measures every candidate alone and pairs the fast one cannot see (hundreds of passes)", command: withOption(command, "search", "thorough") });
-      steps.push({ why: "more stereotyped words in the dataset's selection split: on small real models the stereotype is often held word by word, so a set fitted on a few words does not carry to others" });
+      steps.push({ why: "more stereotyped words and templates in the dataset's selection split: on small real models the stereotype is carried differently from one sentence frame and one word to another, so a set fitted on a few does not carry to others" });
       if (r.objective === "stereotype" && Math.abs(r.before.priorSkew ?? 0) >= 0.1) steps.push({ why: `or remove the prior skew (${(r.before.priorSkew ?? 0).toFixed(3)} nats) instead`, command: withOption(command, "objective", "prior") });
       break;
     }

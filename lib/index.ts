@@ -1,6 +1,7 @@
 // The public API of gguf-debias: the same functions the CLI uses. The raw addon stays private: its
 // primitives skip the checks (loadability, journals, locks) that the classes here put in front of them.
 export { DebiasError, isDebiasError } from "./errors.js";
+export { DEFAULTS } from "./defaults.js";
 export { ffnLayout, supportedArchitectures, type FfnLayout, type GateLayout } from "./llama/architectures.js";
 export { useGpuBackend, type GpuBackend } from "./native.js";
 export { DebiasModel, type EvaluationOptions, type LoadOptions } from "./llama/model.js";
@@ -25,7 +26,7 @@ export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal
 export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type ParetoPoint, type SearchKind, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
 export { searchRanked } from "./select/ranked-search.js";
-export { chooseSearch, DEFAULT_MAX_PASSES, searchBudget, inferredDirections, openSession, run, scoreOriginal, selectionBaseline, withNeutralText, withSession, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
+export { chooseSearch, searchBudget, inferredDirections, openSession, run, scoreOriginal, selectionBaseline, withNeutralText, withSession, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
 export type { RunBenchmarks, RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
 export { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "./measure/workload.js";
 export { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";

@@ -27,6 +27,7 @@ import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThreshold
 import { TOOL } from "./version.js";
 import { DebiasError } from "./errors.js";
 import { native } from "./native.js";
+import { DEFAULTS } from "./defaults.js";
 
 export interface Session {
   model: DebiasModel;
@@ -211,12 +212,6 @@ export function defaultOutput(model: string): string {
   return resolve(basename(model).replace(/(\.gguf)?$/, ".debiased.gguf"));
 }
 
-export const DEFAULT_MAX_PASSES = 15;
-/**
- * Parameter-tokens a thorough search may cost under "auto": about 10 minutes on 2 laptop cores, where the
- * 3M-parameter fixture ran at 2.7e11 parameter-tokens a second (425 passes of 20,205 tokens in 94 s).
- */
-export const DEFAULT_THOROUGH_WORK = 1.5e14;
 
 /** Tokens of one pass: the selection probes and the neutral text, evaluated once. */
 export function passTokens(session: Pick<Session, "probes" | "neutral">): number {
@@ -245,7 +240,7 @@ export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent
  */
 export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughWork" | "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number, nParams: number, tokensPerPass: number): SearchKind {
   if (options.search && options.search !== "auto") return options.search;
-  return thoroughPasses(options, totalNeurons) * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULT_THOROUGH_WORK) ? "thorough" : "fast";
+  return thoroughPasses(options, totalNeurons) * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULTS.thoroughWork) ? "thorough" : "fast";
 }
 
 /** The passes a thorough search is expected to take: about four per screened neuron. */
@@ -347,7 +342,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const search = chooseSearch(options, total, model.facts.nParams, tokensPerPass);
     // what the ETA of the whole run is reckoned on: the fast search's pass budget, or the thorough one's estimate
     plannedPasses = search === "fast"
-      ? (options.searchPasses !== undefined ? tokens() / tokensPerPass + options.searchPasses + 5 : (options.maxPasses ?? DEFAULT_MAX_PASSES))
+      ? (options.searchPasses !== undefined ? tokens() / tokensPerPass + options.searchPasses + 5 : (options.maxPasses ?? DEFAULTS.maxPasses))
       : thoroughPasses(search === "exhaustive" ? { ...options, candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : options, total);
     let located: { neurons: Candidate[]; locate: Omit<LocateResult, "neurons"> | null };
     let selection: SearchResult;
@@ -355,7 +350,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       stage("ranking candidate neurons by direct effect");
       const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
       stage("selecting a set of neurons");
-      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULT_MAX_PASSES), { ...options, onProgress });
+      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULTS.maxPasses), { ...options, onProgress });
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
@@ -372,7 +367,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     // set is another pass over the held-out probes.
     const sets = options.randomSets ?? (search === "fast" ? 8 : 20);
     const { chosen, comparison } = await compareWithRandomSets(evaluator, session.probes, original.b, selection.neurons, selection.selectionB, {
-      sets, minSets: search === "fast" ? 4 : sets, minZ: options.minZ, seed: options.seed ?? 1, nFf, objective, scoreOptions: original.scoreOptions, split: judgedSplit(original.score, objective),
+      sets, minSets: search === "fast" ? 4 : sets, minZ: options.minZ, seed: options.seed ?? DEFAULTS.seed, nFf, objective, scoreOptions: original.scoreOptions, split: judgedSplit(original.score, objective),
     });
     const benchPredicted = await scoreBenchmarksOn(session, interventionsFor(selection.neurons));
     return { before: original.score, baseNeutral, benchBefore, located, selection, predicted: chosen, random: comparison, benchPredicted, scoreOptions: original.scoreOptions } as const;

@@ -1,7 +1,7 @@
 import type { CommandModule } from "yargs";
 import { compareContinuations } from "../../lib/verify/continuations.js";
 import { handle, printResult, UsageError } from "../cli.js";
-import { evaluatorOptions, type ModelArgs } from "./score.js";
+import { evaluatorOptions, type ModelArgs } from "../options.js";
 import { checkNumber } from "../usage.js";
 
 const DEFAULT_PROMPTS = ["The nurse said that", "The engineer said that", "Once upon a time, the doctor"];

@@ -4,7 +4,7 @@ import { checkSameVocabulary } from "../../lib/llama/vocabulary.js";
 import { workloadFor } from "../../lib/measure/workload-for.js";
 import { benchmarkTable } from "../../lib/verify/report.js";
 import { fixed, handle, printResult, progress } from "../cli.js";
-import { benchmarkOptions, evaluatorOptions, modelOptions, namedBenchmarks, scoreBenchmarksOn, type BenchmarkArgs, type ModelArgs } from "./score.js";
+import { benchmarkOptions, evaluatorOptions, modelOptions, namedBenchmarks, scoreBenchmarksOn, type BenchmarkArgs, type ModelArgs } from "../options.js";
 
 export const evalCommand: CommandModule<ModelArgs, ModelArgs & BenchmarkArgs & { base: string }> = {
   command: "eval <model>",

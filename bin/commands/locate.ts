@@ -1,31 +1,13 @@
 import type { Argv, CommandModule } from "yargs";
 import { locate } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { OBJECTIVES, type ObjectiveKind } from "../../lib/measure/objective.js";
 import { scoreOriginal, selectionBaseline, withSession } from "../../lib/pipeline.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { resolve } from "node:path";
 import { count } from "../../lib/text.js";
 import { fixed, handle, printResult, progress, table } from "../cli.js";
-import { evaluatorOptions, modelOptions, type ModelArgs } from "./score.js";
+import { budgetOf, budgetOptions, candidatesOption, evaluatorOptions, modelOptions, seedOption, type BudgetArgs, type ModelArgs } from "../options.js";
 import { checkNumber } from "../usage.js";
-
-export interface BudgetArgs {
-  maxKl: number;
-  minFactual: number;
-  objective: ObjectiveKind;
-}
-
-export const budgetOptions = {
-  "max-kl": { type: "number", default: 0.02, describe: "Damage budget: mean KL on neutral text, nats" },
-  "min-factual": { type: "number", default: 0.8, describe: "Damage budget: share of the factual margin to keep" },
-  objective: { choices: OBJECTIVES, default: "stereotype", describe: "What to remove: the stereotype gap, or (explicitly) the prior skew" },
-} as const;
-
-export function checkBudget(args: BudgetArgs): void {
-  checkNumber("max-kl", args.maxKl, 0, 100);
-  checkNumber("min-factual", args.minFactual, 0, 1);
-}
 
 interface LocateArgs extends ModelArgs, BudgetArgs {
   candidates?: number;
@@ -41,19 +23,19 @@ export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
       .positional("model", { type: "string", describe: "GGUF file (default: the embedded test model)" })
       .options(modelOptions)
       .options(budgetOptions)
-      .option("candidates", { type: "number", describe: "Candidates screened (default: 2·√(FFN neurons), 32 to 512)" })
-      .option("seed", { type: "number", default: 1, describe: "Seed of the random-neuron noise baseline" })
+      .options(candidatesOption)
+      .options(seedOption)
       .option("all", { type: "boolean", default: false, describe: "Show every candidate, not the 30 with the largest effect" }) as unknown as Argv<LocateArgs>,
   handler: (args) =>
     handle(args, async () => {
-      checkBudget(args);
+      const budget = budgetOf(args);
       checkNumber("candidates", args.candidates, 1, 100000, true);
       const options = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
       const result = await withSession(path, workload, options, async (session) => {
-        const base = await selectionBaseline(session, args.objective, await scoreOriginal(session));
-        return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), maxKl: args.maxKl, minFactualRatio: args.minFactual, seed: args.seed, onProgress: progress(args) });
+        const base = await selectionBaseline(session, budget.objective, await scoreOriginal(session));
+        return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), maxKl: budget.maxKl, minFactualRatio: budget.minFactualRatio, seed: args.seed, onProgress: progress(args) });
       });
       printResult(args, { model: resolve(path), dataset: workload.source, ...result }, () => {
         const sorted = [...result.neurons].sort((a, b) => a.causal.dBias - b.causal.dBias);

@@ -6,8 +6,8 @@ import { checkDestinations } from "../../lib/files.js";
 import { datasetPath } from "../../lib/measure/dataset.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
-import { budgetOptions, checkBudget, type BudgetArgs } from "./locate.js";
-import { benchmarkOptions, evaluatorOptions, modelOptions, type BenchmarkArgs, type ModelArgs } from "./score.js";
+import { benchmarkOptions, budgetOf, budgetOptions, candidatesOption, evaluatorOptions, modelOptions, seedOption, type BenchmarkArgs, type BudgetArgs, type ModelArgs } from "../options.js";
+import { DEFAULTS } from "../../lib/defaults.js";
 import { benchmarkFiles, parseBenchmarkSpec } from "../../lib/measure/standard-benchmarks.js";
 import { badValue, checkNumber } from "../usage.js";
 
@@ -50,19 +50,19 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("overwrite", { type: "boolean", default: false, describe: "Replace the output file if it exists" })
       .option("max-neurons", { type: "number", describe: "Most neurons to edit (default: 2% of FFN neurons)" })
       .option("scale", { type: "number", default: 0, describe: "Scale chosen neurons by this instead of zeroing them" })
-      .option("candidates", { type: "number", describe: "Candidates screened (default: 2·√(FFN neurons), 32 to 512)" })
+      .options(candidatesOption)
       .option("min-gain", { type: "number", describe: "Smallest gain (nats, per √neurons) a selection step must bring (default: twice a random neuron's spread, and at least 1% of the objective)" })
-      .option("stop-at", { type: "number", default: 0.02, describe: "Stop the search once the objective on the selection probes is this share of its original size" })
-      .option("min-reduction", { type: "number", default: 0.2, describe: "Smallest held-out reduction of the objective worth writing" })
-      .option("min-z", { type: "number", default: 2, describe: "How far (in spreads) the chosen set must beat random sets of the same size" })
-      .option("min-gap", { type: "number", default: 0.1, describe: "A stereotype gap (or prior) below this many nats counts as absent" })
-      .option("min-specificity", { type: "number", default: 2, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
-      .option("min-factual-accuracy", { type: "number", default: 0.75, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
+      .option("stop-at", { type: "number", default: DEFAULTS.stopAt, describe: "Stop the search once the objective on the selection probes is this share of its original size" })
+      .option("min-reduction", { type: "number", default: DEFAULTS.minReduction, describe: "Smallest held-out reduction of the objective worth writing" })
+      .option("min-z", { type: "number", default: DEFAULTS.minZ, describe: "How far (in spreads) the chosen set must beat random sets of the same size" })
+      .option("min-gap", { type: "number", default: DEFAULTS.minGap, describe: "A stereotype gap (or prior) below this many nats counts as absent" })
+      .option("min-specificity", { type: "number", default: DEFAULTS.minSpecificity, describe: "How many times more of the stereotype than of factual gender the edit must remove (share of each)" })
+      .option("min-factual-accuracy", { type: "number", default: DEFAULTS.minFactualAccuracy, describe: "Below this factual accuracy the model does not know gender: report, edit nothing" })
       .option("search", { choices: ["auto", "thorough", "fast", "exhaustive"] as const, default: "auto", describe: "thorough: zero every candidate alone, then re-screen them on top of the set (hundreds of passes); fast: rank candidates by direct effect, measure only sets (about 15 passes in all); exhaustive: thorough over four times the candidates, the reference to judge the others by; auto: thorough when its work (parameters × tokens) is estimated at about 10 minutes on 2 cores or less, whatever the machine's load" })
-      .option("max-passes", { type: "number", default: 15, describe: "What a run with the fast search may cost in all, in passes (one pass: the selection probes and the neutral text); the search gets what the rest of the run leaves (at least 3)" })
+      .option("max-passes", { type: "number", default: DEFAULTS.maxPasses, describe: "What a run with the fast search may cost in all, in passes (one pass: the selection probes and the neutral text); the search gets what the rest of the run leaves (at least 3)" })
       .option("search-passes", { type: "number", describe: "Passes the fast search may spend on sets, instead of what --max-passes leaves it" })
       .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search; after a fast one 4 to 8, four at a time until the comparison is clear)" })
-      .option("seed", { type: "number", default: 1, describe: "Seed of the random neurons and random sets (same seed, same result)" })
+      .options(seedOption)
       .option("report", { type: "string", describe: "Also write a self-contained HTML report to this file" })
       .check((a) => {
         if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
@@ -74,7 +74,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       }) as unknown as Argv<RunArgs>,
   handler: (args) =>
     handle(args, async () => {
-      checkBudget(args);
+      const budget = budgetOf(args);
       checkNumber("max-neurons", args.maxNeurons, 1, 1e9, true);
       checkNumber("candidates", args.candidates, 1, 100000, true);
       checkNumber("min-gain", args.minGain, 0, 100);
@@ -103,9 +103,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         ...(args.output ? { output: args.output } : {}),
         inPlace: args.inPlace,
         overwrite: args.overwrite,
-        objective: args.objective,
-        maxKl: args.maxKl,
-        minFactualRatio: args.minFactual,
+        ...budget,
         ...(args.maxNeurons !== undefined ? { maxNeurons: args.maxNeurons } : {}),
         ...(args.candidates !== undefined ? { candidates: args.candidates } : {}),
         ...(args.minGain !== undefined ? { minGain: args.minGain } : {}),

@@ -12,6 +12,7 @@ import {
   emptyJournal,
   findJournal,
   identityOf,
+  interruptedJournal,
   journalPath,
   journalTmpPath,
   killPoint,
@@ -240,14 +241,6 @@ async function withModel<T>(path: string, fn: (m: LockedModel, rolledBack: numbe
   } finally {
     await fh.close();
   }
-}
-
-const hasInterruptedEntry = (journal: Journal | null): boolean => journal?.entries.some((e) => e.state !== "committed") ?? false;
-
-/** The journal of the model `real` if an in-place edit or undo of it was interrupted (by a crash, a kill), else null. */
-async function interruptedJournal(real: string): Promise<string | null> {
-  const journal = await findJournal(real);
-  return hasInterruptedEntry(await readJournal(journal)) ? journal : null;
 }
 
 /**

@@ -164,6 +164,14 @@ export async function readJournal(path: string): Promise<Journal | null> {
   return j;
 }
 
+const hasInterruptedEntry = (journal: Journal | null): boolean => journal?.entries.some((e) => e.state !== "committed") ?? false;
+
+/** The journal of the model `real` if an in-place edit or undo of it was interrupted (by a crash, a kill), else null. */
+export async function interruptedJournal(real: string): Promise<string | null> {
+  const journal = await findJournal(real);
+  return hasInterruptedEntry(await readJournal(journal)) ? journal : null;
+}
+
 export async function syncDir(dir: string): Promise<void> {
   let fh;
   try {

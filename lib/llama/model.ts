@@ -2,7 +2,7 @@
 import { closeSync, openSync } from "node:fs";
 import { ffnLayout, type FfnLayout } from "./architectures.js";
 import { DebiasError } from "../errors.js";
-import { hasInterruptedEdit } from "../edit/editor.js";
+import { interruptedJournal } from "../edit/journal.js";
 import { lockOpenFile } from "../gguf/file-lock.js";
 import type { GgufValue } from "../gguf/format.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
@@ -70,7 +70,7 @@ async function openModelFile(path: string): Promise<{ fd: number; file: GgufFile
     lockOpenFile(fd, path, false);
     const file = await openGguf(real);
     checkLoadable(file);
-    if (await hasInterruptedEdit(real)) {
+    if ((await interruptedJournal(real)) !== null) {
       throw new DebiasError("E_JOURNAL_PENDING", `${path} has an interrupted in-place edit, so its weights are half edited; run \`gguf-debias undo ${path}\` to roll it back.`);
     }
     return { fd, file };

@@ -14,6 +14,7 @@ import { objectiveValue, searchSize } from "../measure/objective.js";
 import { causalEffects, type Baseline, type CausalEffect } from "./causal.js";
 import { directEffects, type DlaWeights } from "./direct-effect.js";
 import { seededRandom } from "../random.js";
+import { DEFAULTS } from "../defaults.js";
 import { byPosition, mean, neuronKey, std, type NeuronId } from "./neurons.js";
 import { neutralMagnitudes, wordCorrelations } from "./word-tracking.js";
 import { count } from "../text.js";
@@ -64,8 +65,6 @@ export interface LocateResult {
   neurons: LocatedNeuron[];
 }
 
-export const DEFAULT_MAX_KL = 0.02;
-export const DEFAULT_MIN_FACTUAL_RATIO = 0.8;
 
 export function defaultCandidates(totalNeurons: number): number {
   return Math.min(512, Math.max(32, Math.round(2 * Math.sqrt(totalNeurons))));
@@ -122,8 +121,8 @@ export async function rankByDirectEffect(model: DebiasModel, file: GgufFile, eva
 export async function locate(model: DebiasModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: LocateOptions = {}): Promise<LocateResult> {
   const { nLayer } = model.facts;
   const progress = options.onProgress ?? (() => undefined);
-  const generalKl = options.maxKl ?? DEFAULT_MAX_KL;
-  const factualTolerance = 1 - (options.minFactualRatio ?? DEFAULT_MIN_FACTUAL_RATIO);
+  const generalKl = options.maxKl ?? DEFAULTS.maxKl;
+  const factualTolerance = 1 - (options.minFactualRatio ?? DEFAULTS.minFactualRatio);
   const nFf = model.facts.nFf ?? 0;
   const pool = options.candidates ?? defaultCandidates(nLayer * nFf);
 
@@ -150,7 +149,7 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
   add(topK(magnitude, options.neutralCandidates ?? 8, (v) => v), "neutral");
   const candidates = [...sources.values()].sort(byPosition);
 
-  const random = seededRandom(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? DEFAULTS.seed);
   const randomNeurons: NeuronId[] = [];
   const wanted = Math.min(options.randomNeurons ?? 24, nLayer * nFf - candidates.length);
   while (randomNeurons.length < wanted) {

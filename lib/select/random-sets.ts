@@ -8,6 +8,7 @@ import { interventionsFor, mean, neuronKey, std } from "../locate/neurons.js";
 import type { Evaluator } from "../llama/evaluator.js";
 import { objectiveSize, type ObjectiveKind } from "../measure/objective.js";
 import { seededRandom } from "../random.js";
+import { DEFAULTS } from "../defaults.js";
 import type { EditedNeuron } from "./selection.js";
 
 export interface SplitComparison {
@@ -82,7 +83,7 @@ const CLEAR = 2;
  * the random mean, ends the comparison early.
  */
 export async function compareWithRandomSets(evaluator: Evaluator, probes: ProbeSet, original: Float64Array, chosen: readonly EditedNeuron[], selectionB: Float64Array, options: RandomSetOptions): Promise<{ chosen: BiasScore; comparison: RandomComparison }> {
-  const sets = randomSetsLike(chosen, options.sets ?? 20, options.nFf, options.seed ?? 1);
+  const sets = randomSetsLike(chosen, options.sets ?? 20, options.nFf, options.seed ?? DEFAULTS.seed);
   const isSelection = probes.items.map((item) => item.probe.split === "selection");
   const rest = probes.filter((p) => p.split !== "selection");
   const [restB] = rest.items.length > 0 ? await rest.measureVariants(evaluator, [interventionsFor(chosen)]) : [new Float64Array(0)];

@@ -12,7 +12,8 @@
 // within it. So a larger --max-kl chooses from the same sets or more, and never returns a worse one.
 // (--max-neurons also bounds how many neurons a step may add, so the walk stays within reach of it.)
 import { causalEffects, type Baseline, type CausalEffect, type Edit } from "../locate/causal.js";
-import { DEFAULT_MAX_KL, DEFAULT_MIN_FACTUAL_RATIO, type LocatedNeuron } from "../locate/locate.js";
+import type { LocatedNeuron } from "../locate/locate.js";
+import { DEFAULTS } from "../defaults.js";
 import { byPosition, neuronKey, type NeuronId } from "../locate/neurons.js";
 import { groupMetrics, wordScores, type ProbeKey } from "../measure/metrics.js";
 import type { Evaluator } from "../llama/evaluator.js";
@@ -172,8 +173,8 @@ export interface SearchPoint {
  * measured (for the Pareto front) and the passes spent; `finish` turns the chosen set into a Selection.
  */
 export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: number, options: SelectionOptions, defaultMinGain: number, minStepShare = MIN_STEP_SHARE) {
-  const maxKl = options.maxKl ?? DEFAULT_MAX_KL;
-  const minFactualRatio = options.minFactualRatio ?? DEFAULT_MIN_FACTUAL_RATIO;
+  const maxKl = options.maxKl ?? DEFAULTS.maxKl;
+  const minFactualRatio = options.minFactualRatio ?? DEFAULTS.minFactualRatio;
   const maxNeurons = options.maxNeurons ?? Math.max(1, Math.floor(0.02 * totalNeurons));
   const scale = options.scale ?? 0;
   const progress = options.onProgress ?? (() => undefined);
@@ -308,7 +309,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
    */
   const done = (walked: readonly NeuronId[], current: SearchPoint): string => {
     if (walked.length >= maxNeurons) return `the set reached the most neurons allowed (${maxNeurons})`;
-    if (current.bias <= (options.stopAt ?? 0.02) * start.bias) return "the objective is removed on the selection probes";
+    if (current.bias <= (options.stopAt ?? DEFAULTS.stopAt) * start.bias) return "the objective is removed on the selection probes";
     return "";
   };
   /** How many neurons a step may still add: the neuron budget bounds the walk's steps, so a larger one may walk elsewhere (the KL budget never does). */

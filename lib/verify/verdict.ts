@@ -6,6 +6,7 @@
 //   reduced      — it shrank by at least the user's minimum, beyond random sets;
 //   not-localized — no set within the budget did either: neuron editing cannot remove it here.
 import { factualRight, type BiasScore, type GroupMetrics } from "../measure/metrics.js";
+import { DEFAULTS } from "../defaults.js";
 import { objectiveName, objectiveSize, objectiveValue, type ObjectiveKind } from "../measure/objective.js";
 import type { RandomComparison } from "../select/random-sets.js";
 import type { Selection } from "../select/selection.js";
@@ -40,7 +41,6 @@ export interface VerdictThresholds {
   minGap?: number;
 }
 
-export const DEFAULTS = { minFactualAccuracy: 0.75, minReduction: 0.2, minZ: 2, minSpecificity: 2, minGap: 0.1 };
 
 const nats = (v: number | null) => (v === null ? "—" : v.toFixed(3));
 const percent = (v: number) => `${(100 * v).toFixed(1)}%`;

@@ -8,25 +8,12 @@ import { promisify } from "node:util";
 import t from "tap";
 import { sha256File } from "../../lib/edit/editor.js";
 import { packageRoot } from "../../lib/package-root.js";
+import { CLI, gguf, ggufIn } from "../helpers/cli.js";
+import { DEFAULTS } from "../../lib/defaults.js";
 import { FIXTURES, fixturePath } from "../helpers/fixtures.js";
 
-const cli = join(packageRoot(), "dist", "bin", "gguf-debias.js");
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-cli-"));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
-
-async function gguf(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return ggufIn(process.cwd(), ...args);
-}
-
-async function ggufIn(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 t.test("inspect --json follows the contract", async (t) => {
   const { code, stdout } = await gguf("inspect", "--json");
@@ -189,7 +176,7 @@ t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a t
   t.ok(plain.stderr.split("\n").length < 40, "a handful of lines, not one per step");
   t.equal((await gguf("locate", "--candidates", "4", "--threads", "1", "--quiet")).stderr, "", "--quiet: none");
   // a pseudo-terminal from util-linux's script(1): the bar, an ETA, then the result on a clean line
-  const tty = await promisify(execFile)("script", ["-qc", `${process.execPath} ${cli} locate --candidates 4 --threads 1`, "/dev/null"]).catch(() => null);
+  const tty = await promisify(execFile)("script", ["-qc", `${process.execPath} ${CLI} locate --candidates 4 --threads 1`, "/dev/null"]).catch(() => null);
   if (tty === null) return t.comment("script(1) is not available: the terminal bar is not tested");
   t.match(tty.stdout, /zeroing \d+ candidates.* [█░]+ \d+\/\d+ · \d+s · ETA/, "a bar with count, elapsed time and ETA");
   t.match(tty.stdout, /\x1b\[2K\d+ candidates zeroed one at a time/, "the bar is cleared before the result");
@@ -258,12 +245,24 @@ t.test("report and the readers of user files: a missing, piped or malformed file
   }
 });
 
+t.test("the help shows the library's own defaults, written once in lib/defaults.ts", async (t) => {
+  const help = (await gguf("run", "--help")).stdout.replace(/\s+/g, " ");
+  const flags = Object.entries(DEFAULTS).filter(([key]) => key !== "thoroughWork");
+  for (const [key, value] of flags) {
+    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    t.match(help, new RegExp(`--${flag}\\b[^\\[]*\\[number\\] \\[default: ${String(value).replace(".", "\\.")}\\]`), `--${flag} defaults to ${value}`);
+  }
+});
+
 t.test("numeric options are checked before any work", async (t) => {
-  for (const bad of [["--max-kl", "abc"], ["--max-kl", "-1"], ["--min-factual", "5"], ["--max-neurons", "-3"], ["--threads", "0"], ["--min-reduction", "2"]]) {
+  for (const bad of [["--max-kl", "abc"], ["--max-kl", "-1"], ["--min-factual-ratio", "5"], ["--max-neurons", "-3"], ["--threads", "0"], ["--min-reduction", "2"]]) {
     const result = await gguf("run", ...bad, "--json");
     t.equal(result.code, 2, `${bad.join(" ")} → exit 2`);
     t.match(result.stderr, new RegExp(`^gguf-debias: --${bad[0]!.slice(2)} must be`), result.stderr.trim());
   }
+  const old = await gguf("run", "--min-factual", "5", "--json");
+  t.equal(old.code, 2, "the option's old name still works, and is checked the same");
+  t.match(old.stderr, /^gguf-debias: --min-factual-ratio must be/);
 });
 
 t.test("--neutral: the model's own domain text for KL", async (t) => {

@@ -1,10 +1,15 @@
 // The checks every command makes before opening a path the user named, so each mistake has one code
 // and one sentence wherever it is made, and nothing ever blocks on opening a FIFO or a device.
 import { constants } from "node:fs";
-import { access, open, realpath, stat, type FileHandle } from "node:fs/promises";
+import { access, open, realpath, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "./errors.js";
 import { findJournal, journalPath } from "./edit/journal.js";
+
+/** The one sentence for a file that exists but cannot be opened (permissions, too many open files …). */
+export function cannotOpen(what: string, path: string, err: unknown): DebiasError {
+  return new DebiasError("E_FILE_OPEN", `Cannot open the ${what} ${path}: ${(err as Error).message}.`, { cause: err });
+}
 
 /** `path` resolved through symlinks, after checking it names an existing regular file. */
 export async function regularFile(path: string, what = "file"): Promise<string> {
@@ -14,7 +19,7 @@ export async function regularFile(path: string, what = "file"): Promise<string> 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") throw new DebiasError("E_FILE_NOT_FOUND", `The ${what} ${path} does not exist.`, { cause: err });
-    throw new DebiasError("E_FILE_OPEN", `Cannot open the ${what} ${path}: ${(err as Error).message}.`, { cause: err });
+    throw cannotOpen(what, path, err);
   }
   const st = await stat(real);
   if (!st.isFile()) {
@@ -39,7 +44,7 @@ export async function readUserFile(path: string, what: string, limit: number): P
   try {
     fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new DebiasError("E_FILE_OPEN", `Cannot open the ${what} ${path}: ${(err as Error).message}.`, { cause: err });
+    throw cannotOpen(what, path, err);
   }
   const tooLarge = (bytes: string) => new DebiasError("E_FILE_TOO_LARGE", `The ${what} ${path} is ${bytes}, more than the ${size(limit)} it may be.`);
   try {
@@ -126,5 +131,20 @@ export async function checkDestinations(sources: readonly Source[], destinations
     await access(folderReal, constants.W_OK).catch((err: unknown) => {
       throw new DebiasError("E_DST_DIR", `The folder of the ${dst.what} ${dst.path} (${folder}) is not writable.`, { cause: err });
     });
+  }
+}
+
+/**
+ * Writes a text file the user asked for (a report, a model card): never over an existing file unless
+ * `overwrite`, and each failure one sentence naming `what` and the path.
+ */
+export async function writeUserFile(path: string, text: string, what: string, overwrite = false): Promise<void> {
+  try {
+    await writeFile(path, text, { flag: overwrite ? "w" : "wx" });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") throw new DebiasError("E_DST_EXISTS", `The ${what} ${path} already exists; choose another name or allow overwriting (--overwrite).`);
+    if (code === "ENOENT") throw new DebiasError("E_DST_DIR", `The folder of the ${what} ${path} does not exist.`);
+    throw new DebiasError("E_IO", `Writing the ${what} ${path} failed: ${(err as Error).message}.`, { cause: err });
   }
 }

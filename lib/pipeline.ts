@@ -163,9 +163,9 @@ const RUN_STAGES = 6;
 
 export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThresholds {
   onProgress?: ProgressReporter;
-  /** Write the edited model here (default: <model name>.debiased.gguf in the current directory) … */
+  /** Write the edited model here, as a new file … */
   output?: string;
-  /** … or edit the model itself, journaled and undoable. */
+  /** … or edit the model itself, journaled and undoable. With neither, nothing is written: the run measures and predicts. */
   inPlace?: boolean;
   /** Replace `output` if it exists. */
   overwrite?: boolean;
@@ -207,7 +207,7 @@ export interface RunOptions extends SelectionOptions, LocateOptions, VerdictThre
   benchmarks?: readonly BenchmarkSource[];
 }
 
-/** Where `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
+/** Where the CLI's `run` writes by default: `<model name>.debiased.gguf` in the current directory. */
 export function defaultOutput(model: string): string {
   return resolve(basename(model).replace(/(\.gguf)?$/, ".debiased.gguf"));
 }
@@ -251,10 +251,12 @@ export function thoroughPasses(options: Pick<RunOptions, "candidates" | "neutral
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
   if (options.signal?.aborted) throw new DebiasError("E_ABORTED", "The run was cancelled before it started.", { cause: options.signal.reason });
   const objective = options.objective ?? "stereotype";
-  const output = options.inPlace ? null : (options.output ?? defaultOutput(path));
+  // A library call writes only where it is told to: a new file, or the model itself.
+  const writes = options.inPlace === true || options.output !== undefined;
+  const output = options.inPlace ? null : (options.output ?? null);
   // A destination that cannot be written fails now, not after minutes of measuring.
   if (output !== null) await checkNewFileTarget(path, output, options.overwrite ?? false);
-  else await checkInPlaceTarget(path);
+  else if (writes) await checkInPlaceTarget(path);
   const benchmarks = options.benchmarks?.length ? await loadBenchmarks(options.benchmarks) : null;
   const startedAt = new Date().toISOString();
   const inputSha256 = await sha256File(path);
@@ -388,6 +390,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   // Decide from the hook's numbers (the edited file gives the same logits) before touching any file.
   const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
   if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);
+  if (!writes) return unchanged({ ...foreseen, sentence: `${foreseen.sentence} No output was asked for (output or inPlace), so nothing was written: the numbers are the chosen set's, measured through the hook.` }, found);
 
   const file = output ?? path;
   let writtenSha256: string;

@@ -5,7 +5,7 @@
 // - a model that does not know gender (random weights): "unmeasurable", nothing written; a real one
 //   (../shared/models) measured by the bundled story probes;
 // - the paper's warning: general neurons cost far more than the neurons selected.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
@@ -284,4 +284,21 @@ t.test("an AbortSignal cancels a run cleanly before anything is written", async 
   t.ok(labels.some((l) => l.startsWith("zeroing")) && !labels.some((l) => l.startsWith("writing")), "stopped while locating");
   t.same(readdirSync(dir), [], "no output, no temporary copy");
   await t.rejects(run(fixturePath("llama-localized"), workload, { output, evaluator: THREADS, signal: AbortSignal.abort() }), { code: "E_ABORTED", message: /before it started/ });
+});
+
+t.test("a library run without output or inPlace writes nothing, and says so", async (t) => {
+  const dir = t.testdir();
+  const model = join(dir, "model.gguf");
+  copyFileSync(fixturePath("llama-localized"), model);
+  const before = await sha256File(model);
+  const cwd = process.cwd();
+  process.chdir(dir);
+  t.teardown(() => process.chdir(cwd));
+  const result = await run(model, workload, { evaluator: THREADS, search: "fast" });
+  t.equal(result.written, false);
+  t.equal(result.verdict.kind, "removed", "the verdict is the hook's: the planted stereotype would go");
+  t.match(result.verdict.sentence, /No output was asked for \(output or inPlace\), so nothing was written/);
+  t.ok(result.predicted && result.predicted.splits.heldout.stereotypeGap! < 0.2 * result.before.splits.heldout.stereotypeGap!, "the prediction is there to read");
+  t.same(readdirSync(dir), ["model.gguf"], "no file in the working directory, no journal");
+  t.equal(await sha256File(model), before, "the model is untouched");
 });

@@ -2,7 +2,8 @@ import type { Argv, CommandModule } from "yargs";
 import { defaultOutput, run } from "../../lib/pipeline.js";
 import { renderReport } from "../../lib/verify/report.js";
 import { writeHtmlReport } from "../../lib/verify/html-report.js";
-import { checkDestinations } from "../../lib/files.js";
+import { checkDestinations, writeUserFile } from "../../lib/files.js";
+import { renderModelCard } from "../../lib/verify/model-card.js";
 import { datasetPath } from "../../lib/measure/dataset.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { UsageError, handle, printResult, progress } from "../cli.js";
@@ -31,6 +32,7 @@ interface RunArgs extends ModelArgs, BudgetArgs, BenchmarkArgs {
   searchPasses?: number;
   maxPasses: number;
   report?: string;
+  card?: string;
 }
 
 /** The command line as a shell would take it back, for the result's provenance. */
@@ -64,6 +66,7 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       .option("random-sets", { type: "number", describe: "Random sets the chosen one is compared with (default: 20 after a thorough search; after a fast one 4 to 8, four at a time until the comparison is clear)" })
       .options(seedOption)
       .option("report", { type: "string", describe: "Also write a self-contained HTML report to this file" })
+      .option("card", { type: "string", describe: "Also write a Markdown model card to publish beside the edited GGUF" })
       .check((a) => {
         if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
         // The default model lies inside the installed package: editing it would change every later demo.
@@ -94,13 +97,13 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       // Every file this run may write, checked against every file it reads before any work.
       await checkDestinations(
         [{ path, what: "model" }, ...(args.dataset ? [{ path: datasetPath(args.dataset), what: "dataset" }] : []), ...(args.neutral ? [{ path: args.neutral, what: "neutral text" }] : []), ...benchmarks.flatMap(benchmarkFiles)],
-        [...(args.inPlace ? [] : [{ path: args.output ?? defaultOutput(path), what: "output", overwrite: args.overwrite }]), ...(args.report ? [{ path: args.report, what: "report", overwrite: args.overwrite }] : [])],
+        [...(args.inPlace ? [] : [{ path: args.output ?? defaultOutput(path), what: "output", overwrite: args.overwrite }]), ...(args.report ? [{ path: args.report, what: "report", overwrite: args.overwrite }] : []), ...(args.card ? [{ path: args.card, what: "model card", overwrite: args.overwrite }] : [])],
       );
       const report = progress(args);
       report(`debiasing ${path} with ${workload.source}`, 0, 1);
       const result = await run(path, workload, {
         command: commandLine(),
-        ...(args.output ? { output: args.output } : {}),
+        ...(args.inPlace ? {} : { output: args.output ?? defaultOutput(path) }),
         inPlace: args.inPlace,
         overwrite: args.overwrite,
         ...budget,
@@ -125,6 +128,8 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
       });
       const text = renderReport(result);
       if (args.report) await writeHtmlReport(result, args.report, args.overwrite);
-      printResult(args, { ...result, report: text }, () => `${text}${args.report ? `\nHTML report: ${args.report}` : ""}`);
+      if (args.card) await writeUserFile(args.card, renderModelCard(result), "model card", args.overwrite);
+      const written = [...(args.report ? [`HTML report: ${args.report}`] : []), ...(args.card ? [`model card: ${args.card}`] : [])];
+      printResult(args, { ...result, report: text }, () => [text, ...written].join("\n"));
     }),
 };

@@ -6,7 +6,7 @@ import { access, link, open, readdir, rename, rm, stat, unlink, type FileHandle 
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "../errors.js";
 import { GgufValueType, type GgufArray, type GgufKv } from "../gguf/format.js";
-import { checkDestinations, regularFile } from "../files.js";
+import { cannotOpen, checkDestinations, regularFile } from "../files.js";
 import { lockOpenFile } from "../gguf/file-lock.js";
 import {
   emptyJournal,
@@ -145,7 +145,7 @@ async function openForWrite(path: string): Promise<FileHandle> {
     return await open(path, "r+");
   } catch (err) {
     if (["EACCES", "EPERM", "EROFS"].includes((err as NodeJS.ErrnoException).code ?? "")) throw readOnly(path);
-    throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path} for writing: ${(err as Error).message}.`, { cause: err });
+    throw cannotOpen("GGUF file (for writing)", path, err);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { DebiasError } from "../errors.js";
-import { regularFile } from "../files.js";
+import { cannotOpen, regularFile } from "../files.js";
 import {
   GGML_MAX_DIMS,
   GGML_MAX_NAME,
@@ -295,7 +295,7 @@ export async function openForReading(path: string): Promise<FileHandle> {
   try {
     return await open(path, "r");
   } catch (err) {
-    throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
+    throw cannotOpen("GGUF file", path, err);
   }
 }
 

@@ -6,7 +6,7 @@ import { interruptedJournal } from "../edit/journal.js";
 import { lockOpenFile } from "../gguf/file-lock.js";
 import type { GgufValue } from "../gguf/format.js";
 import { openGguf, type GgufFile } from "../gguf/reader.js";
-import { regularFile } from "../files.js";
+import { cannotOpen, regularFile } from "../files.js";
 import { checkLoadable } from "./loadable.js";
 import { native, useGpuBackend, type GpuBackend, type NativeModel } from "../native.js";
 import { defaultThreads, type ModelFacts } from "./facts.js";
@@ -64,7 +64,7 @@ async function openModelFile(path: string): Promise<{ fd: number; file: GgufFile
   try {
     fd = openSync(real, "r");
   } catch (err) {
-    throw new DebiasError("E_FILE_OPEN", `Cannot open GGUF file ${path}: ${(err as Error).message}.`, { cause: err });
+    throw cannotOpen("GGUF file", path, err);
   }
   try {
     lockOpenFile(fd, path, false);

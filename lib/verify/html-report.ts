@@ -1,15 +1,14 @@
 // A run's result as one self-contained HTML page: the verdict in words, the charts a reader looks at
 // first (Vega-Lite specs compiled and rendered to SVG here, in Node, so the page needs no script and no
 // network), and the numbers, command, versions and file hashes that let anyone check or repeat it.
-import { writeFile } from "node:fs/promises";
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import type { GroupMetrics, WordScore } from "../measure/metrics.js";
 import type { RunResult } from "./run-result.js";
 import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
-import { DebiasError } from "../errors.js";
-import { costLine } from "./report.js";
+import { writeUserFile } from "../files.js";
+import { costLine, stepLines } from "./report.js";
 import { nextSteps } from "./next-steps.js";
 import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";
 
@@ -260,6 +259,9 @@ ${warnings.length ? `<p class="warnings">${warnings.map((w) => `Probe warning: t
 ${numbers}
 <div class="grid">${charts.join("\n")}</div>
 ${benchmarks}
+${r.selection && r.selection.steps.length ? `<h2>How the search went</h2>
+<p>${escape(r.selection.search)} search, a round a line: what each round took, at what objective (selection probes) and KL, and why the best of the additions it refused was refused. It stopped: ${escape(r.selection.stopped)}.</p>
+<ul class="steps">${stepLines(r.selection).map((l) => `<li>${escape(l.trim())}</li>`).join("")}</ul>` : ""}
 <h2>The probes, template by template</h2>
 <p>Before the edit. A template whose factual words do not lean their own way against its baseline (accuracy below ${MIN_TEMPLATE_FACTUAL_ACCURACY}) or whose baseline is beyond ±${MAX_TEMPLATE_BASELINE} nats measures grammar or a prior, not gender.</p>
 ${probes}
@@ -273,13 +275,5 @@ ${provenance}
 
 /** Writes the report to `path`; an existing file is replaced only with `overwrite`. */
 export async function writeHtmlReport(r: RunResult, path: string, overwrite = false): Promise<void> {
-  const html = await renderHtmlReport(r);
-  try {
-    await writeFile(path, html, { flag: overwrite ? "w" : "wx" });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") throw new DebiasError("E_DST_EXISTS", `The report ${path} already exists; choose another name or allow overwriting (--overwrite).`);
-    if (code === "ENOENT") throw new DebiasError("E_DST_DIR", `The folder of the report ${path} does not exist.`);
-    throw new DebiasError("E_IO", `Writing the report ${path} failed: ${(err as Error).message}.`, { cause: err });
-  }
+  await writeUserFile(path, await renderHtmlReport(r), "report", overwrite);
 }

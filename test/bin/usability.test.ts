@@ -324,3 +324,18 @@ t.test("standard benchmarks: score, eval and run take --benchmark and show the n
   t.equal(bad.code, 1);
   t.match(bad.stderr, /^gguf-debias: The benchmark "stereoset=x.json" is not winobias=DIR .* \[E_BENCHMARK_SPEC\]\n$/);
 });
+
+const sharedWinoBias = join(packageRoot(), "..", "shared", "benchmarks", "winobias");
+t.test("the real WinoBias files on the bundled model: before and after in the JSON, the summary and the report", { skip: existsSync(sharedWinoBias) ? false : `${sharedWinoBias} is absent` }, async (t) => {
+  const dir = join(scratch, "real-winobias");
+  mkdirSync(dir, { recursive: true });
+  const report = join(dir, "report.html");
+  const r = await gguf("run", "--benchmark", `winobias=${sharedWinoBias}`, "--search", "fast", "--threads", "1", "-o", join(dir, "out.gguf"), "--report", report, "--json");
+  t.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  const [before, after] = [result.benchmarks.before.winobias.overall, result.benchmarks.after.winobias.overall];
+  t.same([before.n, after.n], [{ pro: 792, anti: 792 }, { pro: 792, anti: 792 }], "the test split's 792 pro and 792 anti lines, before and after");
+  t.ok([before.pro, before.anti, after.pro, after.anti].every((v: number) => v >= 0 && v <= 100), "accuracies in percent");
+  t.match(result.report, /WinoBias \(test split, 792 pro \+ 792 anti lines\) +before +after/);
+  t.match(readFileSync(report, "utf8"), /<h2>Standard benchmarks<\/h2>[^]*data-chart="benchmarks"/);
+});

@@ -18,7 +18,8 @@ import { scoreBias } from "../lib/measure/metrics.js";
 import { compareRuns } from "../lib/measure/neutral-text.js";
 import { defaultWorkload } from "../lib/measure/workload.js";
 import { packageRoot } from "../lib/package-root.js";
-import { openSession, scoreOriginal, selectionBaseline } from "../lib/pipeline.js";
+import { openSession, scoreOriginal } from "../lib/measure/session.js";
+import { selectionBaseline } from "../lib/locate/baseline.js";
 
 const args = process.argv.slice(2);
 const option = (name: string) => args.flatMap((a, i) => (a === `--${name}` && args[i + 1] ? [args[i + 1]!] : []))[0];

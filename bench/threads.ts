@@ -6,7 +6,7 @@
 import { fork } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
-import { withSession } from "../lib/pipeline.js";
+import { withSession } from "../lib/measure/session.js";
 import { manifestWorkload } from "../lib/measure/workload.js";
 import { defaultThreads } from "../lib/llama/facts.js";
 import { defaultModelPath } from "../lib/measure/workload-for.js";

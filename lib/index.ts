@@ -26,7 +26,9 @@ export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal
 export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
 export { selectNeurons, type EditedNeuron, type ParetoPoint, type SearchKind, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
 export { searchRanked } from "./select/ranked-search.js";
-export { chooseSearch, searchBudget, inferredDirections, openSession, run, scoreOriginal, selectionBaseline, withNeutralText, withSession, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
+export { chooseSearch, searchBudget, run, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
+export { inferredDirections, openSession, scoreOriginal, withNeutralText, withSession } from "./measure/session.js";
+export { selectionBaseline } from "./locate/baseline.js";
 export type { RunBenchmarks, RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
 export { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "./measure/workload.js";
 export { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";

@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { withNeutralText } from "../../lib/pipeline.js";
+import { withNeutralText } from "../../lib/measure/session.js";
 import { checkSameVocabulary } from "../../lib/llama/vocabulary.js";
 import { workloadFor } from "../../lib/measure/workload-for.js";
 import { benchmarkTable } from "../../lib/verify/report.js";

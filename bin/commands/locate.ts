@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from "yargs";
 import { locate } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { scoreOriginal, selectionBaseline, withSession } from "../../lib/pipeline.js";
+import { scoreOriginal, withSession } from "../../lib/measure/session.js";
+import { selectionBaseline } from "../../lib/locate/baseline.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { resolve } from "node:path";
 import { count } from "../../lib/text.js";

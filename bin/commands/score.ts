@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import type { BiasScore, GroupMetrics } from "../../lib/measure/metrics.js";
 import { templateWarnings, type TemplateWarning } from "../../lib/measure/probe-diagnostics.js";
-import { scoreOriginal, withSession } from "../../lib/pipeline.js";
+import { scoreOriginal, withSession } from "../../lib/measure/session.js";
 import { defaultModelPath, workloadFor } from "../../lib/measure/workload-for.js";
 import { benchmarkTable } from "../../lib/verify/report.js";
 import { fixed, handle, printResult, progress, table, type CommonArgs } from "../cli.js";

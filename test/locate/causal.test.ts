@@ -2,7 +2,8 @@
 // does to the objective, the factual margin and neutral text, measured many variants a batch.
 import t from "tap";
 import { causalEffects } from "../../lib/locate/causal.js";
-import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { openSession, scoreOriginal } from "../../lib/measure/session.js";
+import { selectionBaseline } from "../../lib/locate/baseline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { searchSize } from "../../lib/measure/objective.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";

@@ -3,7 +3,8 @@
 import t from "tap";
 import { locate } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { openSession, scoreOriginal } from "../../lib/measure/session.js";
+import { selectionBaseline } from "../../lib/locate/baseline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";
 

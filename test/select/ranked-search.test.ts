@@ -2,7 +2,8 @@
 import t from "tap";
 import { rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { openSession, scoreOriginal } from "../../lib/measure/session.js";
+import { selectionBaseline } from "../../lib/locate/baseline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { roundSizes, searchRanked, spread } from "../../lib/select/ranked-search.js";
 import { sizeLadder, stepSet } from "../../lib/select/selection.js";

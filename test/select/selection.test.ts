@@ -3,7 +3,8 @@
 import t, { type Test } from "tap";
 import { locate, rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
-import { openSession, scoreOriginal, selectionBaseline } from "../../lib/pipeline.js";
+import { openSession, scoreOriginal } from "../../lib/measure/session.js";
+import { selectionBaseline } from "../../lib/locate/baseline.js";
 import { manifestWorkload } from "../../lib/measure/workload.js";
 import { searchRanked } from "../../lib/select/ranked-search.js";
 import { byRate, selectNeurons, type SearchResult } from "../../lib/select/selection.js";

@@ -5,7 +5,8 @@ import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync, stat
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { editInPlace, editToNewFile, undo } from "../lib/edit/editor.js";
+import { editInPlace, undo } from "../lib/edit/editor.js";
+import { editToNewFile } from "../lib/edit/new-file.js";
 import { packageRoot } from "../lib/package-root.js";
 import { writeSyntheticLlama } from "./synthetic-model.js";
 

@@ -1,6 +1,7 @@
 // The checks every command makes before opening a path the user named, so each mistake has one code
 // and one sentence wherever it is made, and nothing ever blocks on opening a FIFO or a device.
-import { constants } from "node:fs";
+import { createHash } from "node:crypto";
+import { constants, createReadStream } from "node:fs";
 import { access, open, realpath, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "./errors.js";
@@ -147,4 +148,20 @@ export async function writeUserFile(path: string, text: string, what: string, ov
     if (code === "ENOENT") throw new DebiasError("E_DST_DIR", `The folder of the ${what} ${path} does not exist.`);
     throw new DebiasError("E_IO", `Writing the ${what} ${path} failed: ${(err as Error).message}.`, { cause: err });
   }
+}
+
+/** The one sentence for reading or writing a file that failed midway. */
+export function ioError(path: string, action: string, err: unknown): DebiasError {
+  return new DebiasError("E_IO", `${action} ${path} failed: ${(err as Error).message}.`, { cause: err });
+}
+
+/** sha256 of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  try {
+    for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  } catch (err) {
+    throw ioError(path, "Reading", err);
+  }
+  return h.digest("hex");
 }

@@ -37,7 +37,7 @@ export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from ".
 export { defaultModelPath, workloadFor } from "./measure/workload-for.js";
 export { renderReport } from "./verify/report.js";
 export { renderChart, renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";
-export { checkDestinations, type Destination, type Source } from "./files.js";
+export { checkDestinations, sha256File, type Destination, type Source } from "./files.js";
 export { templateWarnings, type TemplateWarning } from "./measure/probe-diagnostics.js";
 export { compareContinuations, greedyContinuations, type Continuation, type ContinuationOptions, type ContinuationPair } from "./verify/continuations.js";
 export { VERSION } from "./version.js";

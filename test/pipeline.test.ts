@@ -12,7 +12,7 @@ import { join } from "node:path";
 import t from "tap";
 import { causalEffects } from "../lib/locate/causal.js";
 import { interventionsFor } from "../lib/locate/neurons.js";
-import { sha256File } from "../lib/edit/editor.js";
+import { sha256File } from "../lib/files.js";
 import { scoreBias } from "../lib/measure/metrics.js";
 import { chooseSearch, searchBudget, run, type RunOptions } from "../lib/pipeline.js";
 import { inferredDirections, openSession, scoreOriginal } from "../lib/measure/session.js";

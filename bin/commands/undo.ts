@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { CommandModule } from "yargs";
-import { sha256File, undo, undoAll } from "../../lib/edit/editor.js";
+import { sha256File } from "../../lib/files.js";
+import { undo, undoAll } from "../../lib/edit/editor.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
 import { count } from "../../lib/text.js";
 import { handle, printResult, type CommonArgs } from "../cli.js";

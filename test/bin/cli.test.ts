@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
-import { sha256File } from "../../lib/edit/editor.js";
+import { sha256File } from "../../lib/files.js";
 import { packageRoot } from "../../lib/package-root.js";
 import { CLI, gguf, ggufIn } from "../helpers/cli.js";
 import { DEFAULTS } from "../../lib/defaults.js";

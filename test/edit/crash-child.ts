@@ -1,6 +1,7 @@
 // Runs one editor operation in a child process so editor-crash.test.ts can SIGKILL it mid-way
 // (GGUF_DEBIAS_KILL_AT) and check what the next open finds.
-import { editInPlace, editToNewFile, recover, undo } from "../../lib/edit/editor.js";
+import { editInPlace, recover, undo } from "../../lib/edit/editor.js";
+import { editToNewFile } from "../../lib/edit/new-file.js";
 
 const [mode, path, arg] = process.argv.slice(2) as [string | undefined, string, string | undefined];
 // without arguments it was started by a test runner sweeping the folder, not by a test: nothing to do

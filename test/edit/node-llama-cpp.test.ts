@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { getLlama } from "node-llama-cpp";
-import { editInPlace, editToNewFile } from "../../lib/edit/editor.js";
+import { editInPlace } from "../../lib/edit/editor.js";
+import { editToNewFile } from "../../lib/edit/new-file.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { fixturePath } from "../helpers/fixtures.js";
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { editToNewFile } from "../../lib/edit/editor.js";
+import { editToNewFile } from "../../lib/edit/new-file.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { nativeRequantizer } from "../../lib/edit/requantizer.js";
 import { fixturePath, maxAbsDiff, RANDOM, sameBits, TRAINED, TYPES, type FixtureType } from "../helpers/fixtures.js";

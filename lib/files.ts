@@ -5,7 +5,7 @@ import { constants, createReadStream } from "node:fs";
 import { access, open, realpath, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { DebiasError } from "./errors.js";
-import { findJournal, journalPath } from "./edit/journal.js";
+import { findJournal, journalPath } from "./edit/journal-path.js";
 
 /** The one sentence for a file that exists but cannot be opened (permissions, too many open files …). */
 export function cannotOpen(what: string, path: string, err: unknown): DebiasError {

@@ -30,6 +30,26 @@ t.test("no import runs back up the stages of a run", async (t) => {
   t.same(backwards, []);
 });
 
+t.test("no file of lib/ or bin/ imports itself through others: the import graph has no cycle", async (t) => {
+  const all = [...files(lib), ...files(join(packageRoot(), "bin"))];
+  const edges = new Map(all.map((file) => [file, [...readFileSync(file, "utf8").matchAll(/^(?:import|export)[^;]*? from "(\.[^"]+)";/gm)].map(([, spec]) => resolve(dirname(file), spec!).replace(/\.js$/, ".ts"))]));
+  const cycles: string[] = [];
+  const state = new Map<string, "open" | "done">();
+  const visit = (file: string, path: string[]): void => {
+    if (state.get(file) === "done") return;
+    if (state.get(file) === "open") {
+      cycles.push([...path.slice(path.indexOf(file)), file].map((f) => relative(packageRoot(), f)).join(" → "));
+      return;
+    }
+    state.set(file, "open");
+    for (const next of edges.get(file) ?? []) visit(next, [...path, file]);
+    state.set(file, "done");
+  };
+  for (const file of all) visit(file, []);
+  t.ok(edges.size > 60, `${edges.size} files read`);
+  t.same(cycles, []);
+});
+
 t.test("the CLI's progress display does not import the CLI that uses it", async (t) => {
   t.notMatch(readFileSync(join(packageRoot(), "bin", "progress.ts"), "utf8"), /from "\.\/cli\.js"/);
 });

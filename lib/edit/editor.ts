@@ -7,13 +7,11 @@ import { basename, dirname, join } from "node:path";
 import { DebiasError } from "../errors.js";
 import { cannotOpen, ioError, regularFile } from "../files.js";
 import { lockOpenFile } from "../gguf/file-lock.js";
+import { findJournal, journalPath, journalTmpPath } from "./journal-path.js";
 import {
   emptyJournal,
-  findJournal,
   identityOf,
   interruptedJournal,
-  journalPath,
-  journalTmpPath,
   killPoint,
   readJournal,
   sha256Of,

@@ -14,9 +14,10 @@
 // model shares it, and records the model's device and inode, so a hard link or the file renamed
 // without it still finds it in the same folder (findJournal).
 import { createHash } from "node:crypto";
-import { lstat, open, readdir, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { DebiasError } from "../errors.js";
+import { findJournal, journalTmpPath } from "./journal-path.js";
 import type { NeuronEdit } from "./neuron-edit.js";
 
 export type EntryState = "pending" | "committed" | "undoing";
@@ -60,37 +61,9 @@ export interface Journal {
   readonly entries: JournalEntry[];
 }
 
-const SUFFIX = ".debias-journal";
-
-/** Where the journal of the model at real path `model` is created: beside it. */
-export const journalPath = (model: string): string => `${model}${SUFFIX}`;
-export const journalTmpPath = (journal: string): string => `${journal}.tmp`;
-
 export async function identityOf(fh: FileHandle): Promise<FileIdentity> {
   const st = await fh.stat({ bigint: true });
   return { dev: String(st.dev), ino: String(st.ino) };
-}
-
-/**
- * The journal of the model at real path `model`: its own, beside it, or else a journal in its folder
- * recording the same file (device, inode and size), which a hard link to the model or the model's name
- * before a rename left there. Names are tried in sorted order, so the answer never depends on the
- * directory's order. Without either, where its own would be.
- */
-export async function findJournal(model: string): Promise<string> {
-  const own = journalPath(model);
-  if (await lstat(own).then(() => true, () => false)) return own;
-  const st = await stat(model, { bigint: true });
-  const dir = dirname(model);
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(SUFFIX)).sort();
-  for (const name of names) {
-    const file = join(dir, name);
-    // a journal that cannot be read names no file; its own model reports it
-    const j = await readFile(file, "utf8").then((text) => JSON.parse(text) as Partial<Journal>, () => null);
-    const recorded = j?.identity;
-    if (recorded?.dev === String(st.dev) && recorded.ino === String(st.ino) && Array.isArray(j?.entries) && j.entries.at(-1)?.fileSize === Number(st.size)) return file;
-  }
-  return own;
 }
 
 /** Test hook: GGUF_DEBIAS_KILL_AT=<point> makes the process SIGKILL itself there, as a crash would. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import t from "tap";
 import { editInPlace, listEdits, recover, undo } from "../../lib/edit/editor.js";
 import { editToNewFile } from "../../lib/edit/new-file.js";
-import { journalPath } from "../../lib/edit/journal.js";
+import { journalPath } from "../../lib/edit/journal-path.js";
 import type { NeuronEdit } from "../../lib/edit/neuron-edit.js";
 import { editorChild, sha256, writeModel } from "./helpers.js";
 

@@ -5,7 +5,7 @@ import t from "tap";
 import { editInPlace, hasInterruptedEdit, listEdits, recover, undo, undoAll } from "../../lib/edit/editor.js";
 import { editToNewFile } from "../../lib/edit/new-file.js";
 import { sha256File } from "../../lib/files.js";
-import { journalPath, journalTmpPath } from "../../lib/edit/journal.js";
+import { journalPath, journalTmpPath } from "../../lib/edit/journal-path.js";
 import { native } from "../../lib/native.js";
 import { openGguf } from "../../lib/gguf/reader.js";
 import { sha256, writeModel } from "./helpers.js";

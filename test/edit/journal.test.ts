@@ -1,7 +1,8 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { emptyJournal, journalPath, journalTmpPath, readJournal, sha256Of, writeJournal, type Journal } from "../../lib/edit/journal.js";
+import { emptyJournal, readJournal, sha256Of, writeJournal, type Journal } from "../../lib/edit/journal.js";
+import { journalPath, journalTmpPath } from "../../lib/edit/journal-path.js";
 
 function journalOf(model: string): Journal {
   const j = emptyJournal(model);

@@ -5,7 +5,7 @@ import { closeSync, copyFileSync, existsSync, openSync, symlinkSync } from "node
 import { join } from "node:path";
 import t from "tap";
 import { editInPlace, listEdits, undo, undoAll } from "../../lib/edit/editor.js";
-import { journalPath } from "../../lib/edit/journal.js";
+import { journalPath } from "../../lib/edit/journal-path.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { native } from "../../lib/native.js";
 import { fixturePath } from "../helpers/fixtures.js";

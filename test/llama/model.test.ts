@@ -110,7 +110,7 @@ t.test("DebiasModel is the public name; the raw addon and the pre-release LlamaM
 
 t.test("a model whose in-place edit was interrupted is refused with the command that fixes it", async (t) => {
   const { editInPlace } = await import("../../lib/edit/editor.js");
-  const { journalPath } = await import("../../lib/edit/journal.js");
+  const { journalPath } = await import("../../lib/edit/journal-path.js");
   const path = join(t.testdir(), "half.gguf");
   copyFileSync(fixturePath("llama-localized"), path);
   await editInPlace(path, [{ layer: 0, index: 1, scale: 0 }]);

@@ -40,19 +40,41 @@ export enum GgufValueType {
   FLOAT64 = 12,
 }
 
-/** Byte width of each fixed-size value type; strings and arrays are variable. */
+/**
+ * Every fixed-size value type in one table, read and written little-endian whatever the host: its
+ * width, how a number (or bigint) is read and written, the typed array its arrays load into, and for
+ * integers up to 32 bits the range a value must fit. BOOL is a byte, read and written as 0 or 1 by the
+ * reader and writer themselves.
+ */
+export interface GgufScalar {
+  readonly size: number;
+  readonly read: (b: Buffer, at: number) => number | bigint;
+  readonly write: (b: Buffer, v: number | bigint, at: number) => void;
+  readonly array: new (n: number) => GgufArrayItems;
+  /** Integers: whether a value is a whole number (or a bigint, for the 64-bit ones). */
+  readonly integer: boolean;
+  readonly range?: readonly [number, number];
+}
+
+const scalar = (size: number, read: GgufScalar["read"], write: GgufScalar["write"], array: GgufScalar["array"], integer: boolean, range?: readonly [number, number]): GgufScalar => ({ size, read, write, array, integer, ...(range ? { range } : {}) });
+
+export const GGUF_SCALARS: Readonly<Partial<Record<GgufValueType, GgufScalar>>> = {
+  [GgufValueType.UINT8]: scalar(1, (b, at) => b.readUInt8(at), (b, v, at) => b.writeUInt8(v as number, at), Uint8Array, true, [0, 0xff]),
+  [GgufValueType.INT8]: scalar(1, (b, at) => b.readInt8(at), (b, v, at) => b.writeInt8(v as number, at), Int8Array, true, [-0x80, 0x7f]),
+  [GgufValueType.UINT16]: scalar(2, (b, at) => b.readUInt16LE(at), (b, v, at) => b.writeUInt16LE(v as number, at), Uint16Array, true, [0, 0xffff]),
+  [GgufValueType.INT16]: scalar(2, (b, at) => b.readInt16LE(at), (b, v, at) => b.writeInt16LE(v as number, at), Int16Array, true, [-0x8000, 0x7fff]),
+  [GgufValueType.UINT32]: scalar(4, (b, at) => b.readUInt32LE(at), (b, v, at) => b.writeUInt32LE(v as number, at), Uint32Array, true, [0, 0xffffffff]),
+  [GgufValueType.INT32]: scalar(4, (b, at) => b.readInt32LE(at), (b, v, at) => b.writeInt32LE(v as number, at), Int32Array, true, [-0x80000000, 0x7fffffff]),
+  [GgufValueType.FLOAT32]: scalar(4, (b, at) => b.readFloatLE(at), (b, v, at) => b.writeFloatLE(v as number, at), Float32Array, false),
+  [GgufValueType.UINT64]: scalar(8, (b, at) => b.readBigUInt64LE(at), (b, v, at) => b.writeBigUInt64LE(v as bigint, at), BigUint64Array, true),
+  [GgufValueType.INT64]: scalar(8, (b, at) => b.readBigInt64LE(at), (b, v, at) => b.writeBigInt64LE(v as bigint, at), BigInt64Array, true),
+  [GgufValueType.FLOAT64]: scalar(8, (b, at) => b.readDoubleLE(at), (b, v, at) => b.writeDoubleLE(v as number, at), Float64Array, false),
+};
+
+/** Byte width of each fixed-size value type (BOOL included); strings and arrays are variable. */
 export const GGUF_FIXED_SIZE: Readonly<Partial<Record<GgufValueType, number>>> = {
-  [GgufValueType.UINT8]: 1,
-  [GgufValueType.INT8]: 1,
-  [GgufValueType.UINT16]: 2,
-  [GgufValueType.INT16]: 2,
-  [GgufValueType.UINT32]: 4,
-  [GgufValueType.INT32]: 4,
-  [GgufValueType.FLOAT32]: 4,
+  ...Object.fromEntries(Object.entries(GGUF_SCALARS).map(([type, s]) => [type, s.size])),
   [GgufValueType.BOOL]: 1,
-  [GgufValueType.UINT64]: 8,
-  [GgufValueType.INT64]: 8,
-  [GgufValueType.FLOAT64]: 8,
 };
 
 export function isGgufValueType(n: number): n is GgufValueType {

@@ -9,6 +9,7 @@ import {
   GGUF_ARCHITECTURE_KEY,
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_FIXED_SIZE,
+  GGUF_SCALARS,
   GGUF_MAGIC,
   GGUF_MAX_VERSION,
   GGUF_MIN_VERSION,
@@ -96,16 +97,6 @@ export interface GgufFile {
   tensor(name: string): GgufTensor | undefined;
 }
 
-const INTEGER_TYPES = new Set([
-  GgufValueType.UINT8,
-  GgufValueType.INT8,
-  GgufValueType.UINT16,
-  GgufValueType.INT16,
-  GgufValueType.UINT32,
-  GgufValueType.INT32,
-  GgufValueType.UINT64,
-  GgufValueType.INT64,
-]);
 
 /**
  * A forward-only view of the header that reads the file in growing windows, so a header of any size
@@ -204,8 +195,8 @@ class HeaderCursor {
       case GgufValueType.BOOL:
         return this.bool(this.need(1), 0);
       default: {
-        const b = this.need(GGUF_FIXED_SIZE[type]!);
-        return readScalar(type, b, 0);
+        const { size, read } = GGUF_SCALARS[type]!;
+        return read(this.need(size), 0);
       }
     }
   }
@@ -238,51 +229,11 @@ class HeaderCursor {
   }
 }
 
-function readScalar(type: GgufValueType, b: Buffer, at: number): number | bigint {
-  switch (type) {
-    case GgufValueType.UINT8:
-      return b.readUInt8(at);
-    case GgufValueType.INT8:
-      return b.readInt8(at);
-    case GgufValueType.UINT16:
-      return b.readUInt16LE(at);
-    case GgufValueType.INT16:
-      return b.readInt16LE(at);
-    case GgufValueType.UINT32:
-      return b.readUInt32LE(at);
-    case GgufValueType.INT32:
-      return b.readInt32LE(at);
-    case GgufValueType.FLOAT32:
-      return b.readFloatLE(at);
-    case GgufValueType.UINT64:
-      return b.readBigUInt64LE(at);
-    case GgufValueType.INT64:
-      return b.readBigInt64LE(at);
-    case GgufValueType.FLOAT64:
-      return b.readDoubleLE(at);
-    default:
-      throw new Error(`readScalar called with non-scalar type ${type}`);
-  }
-}
-
-const TYPED_ARRAY: Partial<Record<GgufValueType, new (n: number) => GgufArrayItems>> = {
-  [GgufValueType.UINT8]: Uint8Array,
-  [GgufValueType.INT8]: Int8Array,
-  [GgufValueType.UINT16]: Uint16Array,
-  [GgufValueType.INT16]: Int16Array,
-  [GgufValueType.UINT32]: Uint32Array,
-  [GgufValueType.INT32]: Int32Array,
-  [GgufValueType.FLOAT32]: Float32Array,
-  [GgufValueType.FLOAT64]: Float64Array,
-  [GgufValueType.UINT64]: BigUint64Array,
-  [GgufValueType.INT64]: BigInt64Array,
-};
-
 // Element by element rather than a reinterpreting view: the file is little-endian whatever the host.
 function readNumericArray(type: GgufValueType, b: Buffer, n: number): GgufArrayItems {
-  const out = new TYPED_ARRAY[type]!(n) as unknown as (number | bigint)[];
-  const width = GGUF_FIXED_SIZE[type]!;
-  for (let i = 0; i < n; i++) out[i] = readScalar(type, b, i * width);
+  const { array, size, read } = GGUF_SCALARS[type]!;
+  const out = new array(n) as unknown as (number | bigint)[];
+  for (let i = 0; i < n; i++) out[i] = read(b, i * size);
   return out as unknown as GgufArrayItems;
 }
 
@@ -458,7 +409,7 @@ function parse(fd: number, path: string, fileSize: number): GgufFile {
     kvInteger(key) {
       const kv = byKey.get(key);
       if (!kv) return undefined;
-      if (!INTEGER_TYPES.has(kv.type)) fail(path, "E_GGUF_KV_TYPE", `KV '${key}' is ${GgufValueType[kv.type]}, not an integer`);
+      if (!GGUF_SCALARS[kv.type]?.integer) fail(path, "E_GGUF_KV_TYPE", `KV '${key}' is ${GgufValueType[kv.type]}, not an integer`);
       const v = kv.value as number | bigint;
       if (typeof v === "bigint" && (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))) {
         fail(path, "E_GGUF_KV_TYPE", `KV '${key}' is ${v}, beyond 2^53`);

@@ -3,6 +3,7 @@ import {
   GGUF_ALIGNMENT_KEY,
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_FIXED_SIZE,
+  GGUF_SCALARS,
   GGUF_MAGIC,
   GGUF_WRITE_VERSION,
   GgufValueType,
@@ -25,63 +26,21 @@ function encodeString(s: string): Buffer {
   return Buffer.concat([len, bytes]);
 }
 
-const INT_RANGE: Partial<Record<GgufValueType, readonly [number, number]>> = {
-  [GgufValueType.UINT8]: [0, 0xff],
-  [GgufValueType.INT8]: [-0x80, 0x7f],
-  [GgufValueType.UINT16]: [0, 0xffff],
-  [GgufValueType.INT16]: [-0x8000, 0x7fff],
-  [GgufValueType.UINT32]: [0, 0xffffffff],
-  [GgufValueType.INT32]: [-0x80000000, 0x7fffffff],
-};
-
 function writeScalar(key: string, type: GgufValueType, v: unknown, b: Buffer, at: number): void {
-  const range = INT_RANGE[type];
-  if (range) {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
-      encodeFail(key, `${String(v)} is not a ${GgufValueType[type]}`);
-    }
+  if (type === GgufValueType.BOOL) {
+    if (typeof v !== "boolean") encodeFail(key, `${String(v)} is not a boolean`);
+    b.writeUInt8(v ? 1 : 0, at);
+    return;
   }
-  switch (type) {
-    case GgufValueType.UINT8:
-      b.writeUInt8(v as number, at);
-      break;
-    case GgufValueType.INT8:
-      b.writeInt8(v as number, at);
-      break;
-    case GgufValueType.UINT16:
-      b.writeUInt16LE(v as number, at);
-      break;
-    case GgufValueType.INT16:
-      b.writeInt16LE(v as number, at);
-      break;
-    case GgufValueType.UINT32:
-      b.writeUInt32LE(v as number, at);
-      break;
-    case GgufValueType.INT32:
-      b.writeInt32LE(v as number, at);
-      break;
-    case GgufValueType.FLOAT32:
-    case GgufValueType.FLOAT64:
-      if (typeof v !== "number") encodeFail(key, `${String(v)} is not a number`);
-      if (type === GgufValueType.FLOAT32) b.writeFloatLE(v, at);
-      else b.writeDoubleLE(v, at);
-      break;
-    case GgufValueType.UINT64:
-    case GgufValueType.INT64:
-      if (typeof v !== "bigint") encodeFail(key, `${String(v)} is not a bigint`);
-      try {
-        if (type === GgufValueType.UINT64) b.writeBigUInt64LE(v, at);
-        else b.writeBigInt64LE(v, at);
-      } catch {
-        encodeFail(key, `${v} is out of range for ${GgufValueType[type]}`);
-      }
-      break;
-    case GgufValueType.BOOL:
-      if (typeof v !== "boolean") encodeFail(key, `${String(v)} is not a boolean`);
-      b.writeUInt8(v ? 1 : 0, at);
-      break;
-    default:
-      encodeFail(key, `type ${type} is not a scalar`);
+  const s = GGUF_SCALARS[type];
+  if (!s) return encodeFail(key, `type ${type} is not a scalar`);
+  const wide = s.size === 8 && s.integer;
+  if (wide ? typeof v !== "bigint" : typeof v !== "number") encodeFail(key, `${String(v)} is not a ${wide ? "bigint" : "number"}`);
+  if (s.range && (!Number.isInteger(v) || (v as number) < s.range[0] || (v as number) > s.range[1])) encodeFail(key, `${String(v)} is not a ${GgufValueType[type]}`);
+  try {
+    s.write(b, v as number | bigint, at);
+  } catch {
+    encodeFail(key, `${String(v)} is out of range for ${GgufValueType[type]}`);
   }
 }
 

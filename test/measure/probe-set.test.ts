@@ -309,7 +309,7 @@ t.test("words the vocabulary spells in pieces are counted, and a session warns w
   const warnings: string[] = [];
   const onWarning = (w: Error & { code?: string }): void => void warnings.push(`${w.code}: ${w.message}`);
   process.on("warning", onWarning);
-  const { openSession } = await import("../../lib/pipeline.js");
+  const { openSession } = await import("../../lib/measure/session.js");
   const spelled = { ...dataset, words: dataset.words.map((w, i) => (i % 4 === 0 ? w : { ...w, word: `zq${w.word}xv` })) };
   const session = await openSession(model.facts.path, { dataset: spelled, neutralText: ["Once upon a time."] }, single).catch((e: unknown) => e);
   await new Promise((resolve) => setImmediate(resolve));

@@ -8,7 +8,7 @@ import type { GroupMetrics, WordScore } from "../measure/metrics.js";
 import type { RunResult } from "./run-result.js";
 import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import { writeUserFile } from "../files.js";
-import { costLine, stepLines } from "./report.js";
+import { benchmarkStates, costLine, stepLines } from "./report.js";
 import { nextSteps } from "./next-steps.js";
 import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";
 
@@ -135,13 +135,6 @@ function randomSpec(r: RunResult): TopLevelSpec | null {
       { data: { values: [{ gain: held.gain, set: "chosen set" }] }, mark: { type: "rule", color: "#c0504d", strokeWidth: 3, tooltip: true }, encoding: { x: { field: "gain", type: "quantitative" } } },
     ],
   };
-}
-
-/** The benchmark states a run has: before, and after (written) or with the chosen set (not written). */
-function benchmarkStates(r: RunResult): [string, BenchmarkScores][] {
-  const b = r.benchmarks;
-  if (!b) return [];
-  return [["before", b.before], ...(b.after ? [["after", b.after] as [string, BenchmarkScores]] : b.predicted ? [["chosen set (not written)", b.predicted] as [string, BenchmarkScores]] : [])];
 }
 
 /** WinoBias accuracies and CrowS-Pairs' stereotypical share, before and after, with the unbiased 50% marked. */

@@ -4,6 +4,7 @@
 import type { GroupMetrics } from "../measure/metrics.js";
 import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import type { RunResult } from "./run-result.js";
+import { benchmarkStates } from "./report.js";
 
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
 /** A Markdown table cell: pipes escaped, one line. */
@@ -50,7 +51,7 @@ export function renderModelCard(r: RunResult): string {
     lines.push("", `Against ${r.randomSets.sets} random sets of ${r.randomSets.size} neurons from the same layers: gain ${num(s.gain, 4)} nats against ${num(s.randomMean, 4)} ± ${num(s.randomStd, 4)} (z ${num(s.z, 1)}).`);
   }
   if (r.benchmarks) {
-    const states: [string, BenchmarkScores][] = [["before", r.benchmarks.before], ...(r.benchmarks.after ? [["after", r.benchmarks.after] as [string, BenchmarkScores]] : r.benchmarks.predicted ? [["chosen set (not written)", r.benchmarks.predicted] as [string, BenchmarkScores]] : [])];
+    const states = benchmarkStates(r);
     const b = r.benchmarks.before;
     const scores = (get: (s: BenchmarkScores) => number | null | undefined) => states.map(([, s]) => num(get(s), 1));
     lines.push("", "## Standard benchmarks", "", mdTable(["", ...states.map(([w]) => w)], [

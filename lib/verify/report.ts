@@ -56,10 +56,7 @@ export function renderReport(result: RunResult): string {
     // With n random sets the smallest p there is is 1/(n+1): a small n caps it, however large z is.
     lines.push(`against ${count(r.sets, `random set of ${count(r.size, "neuron")}`, `random sets of ${count(r.size, "neuron")}`)} (same layers): gain ${fixed(s.gain)} vs ${fixed(s.randomMean)} ± ${fixed(s.randomStd)} nats, z ${fixed(s.z, 1)}, p ${fixed(s.p, 3)} (${r.heldout ? "held-out" : "selection"} probes; with ${r.sets} random sets p cannot go below 1/${r.sets + 1} = ${fixed(1 / (r.sets + 1), 3)}, so z decides)`);
   }
-  if (result.benchmarks) {
-    const { before, predicted, after } = result.benchmarks;
-    lines.push(benchmarkTable([["before", before], ...(after ? [["after", after] as const] : predicted ? [["with the chosen set (not written)", predicted] as const] : [])]));
-  }
+  if (result.benchmarks) lines.push(benchmarkTable(benchmarkStates(result)));
   for (const w of templateWarnings(result.before)) lines.push(`probe warning: template ${w.template}: ${w.reasons.join("; ")}`);
   lines.push(`verdict (${result.verdict.kind}): ${result.verdict.sentence}`);
   const next = nextSteps(result);
@@ -67,6 +64,17 @@ export function renderReport(result: RunResult): string {
   if (result.written && result.inPlace) lines.push(`the model was edited in place; to restore it byte for byte: gguf-debias undo ${result.file}`);
   lines.push(costLine(result.cost));
   return lines.join("\n");
+}
+
+/**
+ * The benchmark scores a run has, named: before, and after (the written file) or with the chosen set
+ * through the hook (nothing written); none when the run scored no benchmark.
+ */
+export function benchmarkStates(r: RunResult): [string, BenchmarkScores][] {
+  const b = r.benchmarks;
+  if (!b) return [];
+  const then: [string, BenchmarkScores][] = b.after ? [["after", b.after]] : b.predicted ? [["chosen set (not written)", b.predicted]] : [];
+  return [["before", b.before], ...then];
 }
 
 /**

@@ -6,8 +6,7 @@ import type { Evaluator } from "../lib/llama/evaluator.js";
 import type { DebiasModel } from "../lib/llama/model.js";
 import { DEFAULTS } from "../lib/defaults.js";
 import { OBJECTIVES, type ObjectiveKind } from "../lib/measure/objective.js";
-import { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarks, type Benchmarks, type BenchmarkScores } from "../lib/measure/standard-benchmarks.js";
-import { sentenceScorer, spells } from "../lib/measure/sentence-scorer.js";
+import { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarksOnModel, type Benchmarks, type BenchmarkScores } from "../lib/measure/standard-benchmarks.js";
 import type { CommonArgs } from "./cli.js";
 import { checkNumber } from "./usage.js";
 
@@ -36,7 +35,7 @@ export async function namedBenchmarks(args: BenchmarkArgs): Promise<Benchmarks |
 
 /** Scores the benchmarks on a model as it is, reporting progress by benchmark. */
 export function scoreBenchmarksOn(benchmarks: Benchmarks, model: DebiasModel, evaluator: Evaluator, report: (label: string, done: number, total: number) => void, what: string): Promise<BenchmarkScores> {
-  return scoreBenchmarks(benchmarks, (name) => sentenceScorer(model, evaluator, [], (done, total) => report(`scoring ${name} on ${what}`, done, total)), (text) => spells(model, text));
+  return scoreBenchmarksOnModel(benchmarks, model, evaluator, [], (name, done, total) => report(`scoring ${name} on ${what}`, done, total));
 }
 
 export const modelOptions = {

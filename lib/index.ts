@@ -18,7 +18,7 @@ export { checkLoadable } from "./llama/loadable.js";
 export { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
 export { loadWinoBias, scoreWinoBias } from "./measure/winobias.js";
 export { loadCrowsPairs, scoreCrowsPairs } from "./measure/crows-pairs.js";
-export { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarks, type BenchmarkName, type Benchmarks, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
+export { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarks, scoreBenchmarksOnModel, type BenchmarkName, type Benchmarks, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
 export { sentenceScorer, spells } from "./measure/sentence-scorer.js";
 export type { SentenceScorer } from "./measure/benchmark.js";
 export { defaultCandidates, dlaWeights, locate, rankByDirectEffect, type Candidate, type LocatedNeuron, type LocateOptions, type LocateResult, type NeuronKind } from "./locate/locate.js";

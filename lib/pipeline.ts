@@ -13,8 +13,7 @@ import { sha256File } from "./files.js";
 import { openGguf } from "./gguf/reader.js";
 import type { Workload } from "./measure/workload.js";
 import type { RunBenchmarks, RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
-import { loadBenchmarks, scoreBenchmarks, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
-import { sentenceScorer, spells } from "./measure/sentence-scorer.js";
+import { loadBenchmarks, scoreBenchmarksOnModel, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
 import { interventionsFor } from "./locate/neurons.js";
 import type { InterventionSpec } from "./llama/evaluator.js";
 import type { EvaluationOptions } from "./llama/model.js";
@@ -197,7 +196,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     if (benchmarks === null) return null;
     const start = session.evaluator.tokensEvaluated;
     try {
-      return await scoreBenchmarks(benchmarks, (name) => sentenceScorer(session.model, session.evaluator, interventions, (done, total) => onProgress(`scoring ${name}${interventions.length ? " with the chosen set" : ""}`, done, total)), (text) => spells(session.model, text));
+      return await scoreBenchmarksOnModel(benchmarks, session.model, session.evaluator, interventions, (name, done, total) => onProgress(`scoring ${name}${interventions.length ? " with the chosen set" : ""}`, done, total));
     } finally {
       benchmarkTokens += session.evaluator.tokensEvaluated - start;
     }

@@ -5,6 +5,9 @@
 import { join } from "node:path";
 import { DebiasError } from "../errors.js";
 import type { SentenceScorer } from "./benchmark.js";
+import { sentenceScorer, spells } from "./sentence-scorer.js";
+import type { Evaluator, InterventionSpec } from "../llama/evaluator.js";
+import type { DebiasModel } from "../llama/model.js";
 import { loadCrowsPairs, scoreCrowsPairs, type CrowsPair, type CrowsPairsScore } from "./crows-pairs.js";
 import { loadWinoBias, scoreWinoBias, WINOBIAS_KINDS, winoBiasReadings, WINOBIAS_TYPES, winoBiasFileName, type WinoBiasItem, type WinoBiasScore } from "./winobias.js";
 
@@ -86,4 +89,12 @@ export async function scoreBenchmarks(benchmarks: Benchmarks, scorerFor: (name: 
     winobias: wino ? { ...(await scoreWinoBias(wino, scorerFor("winobias"))), leftOut: benchmarks.winobias!.length - wino.length } : null,
     crowsPairs: crows ? { ...(await scoreCrowsPairs(crows, scorerFor("crows-pairs"))), leftOut: benchmarks.crowsPairs!.length - crows.length } : null,
   };
+}
+
+/**
+ * Scores every loaded benchmark on a model, through FFN interventions when given: each sentence by its
+ * summed log-probability (sentenceScorer), what the model's vocabulary cannot spell left out.
+ */
+export function scoreBenchmarksOnModel(benchmarks: Benchmarks, model: DebiasModel, evaluator: Evaluator, interventions: readonly InterventionSpec[] = [], onProgress?: (name: BenchmarkName, done: number, total: number) => void): Promise<BenchmarkScores> {
+  return scoreBenchmarks(benchmarks, (name) => sentenceScorer(model, evaluator, interventions, onProgress && ((done, total) => onProgress(name, done, total))), (text) => spells(model, text));
 }

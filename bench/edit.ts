@@ -51,7 +51,7 @@ async function measure(label: string, source: string, nLayer: number, nFf: numbe
 }
 
 try {
-  await measure("largest fixture (llama-localized F32)", join(packageRoot(), "test", "fixtures", "llama-localized.f32.gguf"), 4, 512);
+  await measure("largest fixture (llama-localized F32)", join(packageRoot(), "models", "llama-localized.f32.gguf"), 4, 512);
   const nEmbd = 1024;
   const nFf = 4096;
   const perLayer = (4 * nEmbd * nEmbd + 3 * nEmbd * nFf) * 4;

@@ -16,7 +16,7 @@ import { reheader } from "../lib/gguf/writer.js";
 import { packageRoot } from "../lib/package-root.js";
 
 const root = packageRoot();
-const fixture = join(root, "test", "fixtures", "llama-localized.f32.gguf");
+const fixture = join(root, "models", "llama-localized.f32.gguf");
 const cli = join(root, "dist", "bin", "gguf-debias.js");
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-hostile-"));
 

@@ -8,14 +8,14 @@ import { neuronKey } from "../lib/locate/neurons.js";
 import { packageRoot } from "../lib/package-root.js";
 import { run } from "../lib/pipeline.js";
 import type { RunResult } from "../lib/verify/run-result.js";
-import { manifestWorkload } from "../lib/measure/workload.js";
+import { defaultWorkload } from "../lib/measure/workload.js";
 
 const args = process.argv.slice(2);
 const fastOnly = args.includes("--fast-only");
 const wanted = args.filter((a) => !a.startsWith("--"));
 const fixtures = wanted.length ? wanted : ["llama-localized.f32", "llama-localized.q4_k", "gpt2-localized.f32", "llama-distributed.f32", "gpt2-distributed.f32", "llama-prior.f32"];
 const manifest = JSON.parse(readFileSync(join(packageRoot(), "test", "fixtures", "manifest.json"), "utf8"));
-const workload = manifestWorkload(manifest);
+const workload = await defaultWorkload("demo");
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-bench-search-"));
 
 const row = (name: string, search: string, r: RunResult, seconds: number) => {

@@ -24,7 +24,7 @@ export interface SyntheticShape {
 
 /** Writes a random-weight llama of `shape`; `vocab` names a GGUF whose metadata and tokenizer it takes (default: the llama fixture's). */
 export async function writeSyntheticLlama(path: string, shape: SyntheticShape, seed = 1, vocab?: string): Promise<void> {
-  const source = await openGguf(vocab ?? join(packageRoot(), "test", "fixtures", "llama-localized.f32.gguf"));
+  const source = await openGguf(vocab ?? join(packageRoot(), "models", "llama-localized.f32.gguf"));
   const tokens = source.kv("tokenizer.ggml.tokens")?.value as { items?: unknown[] } | undefined;
   const nVocab = tokens?.items?.length ?? source.tensor("token_embd.weight")!.ne[1]!;
   const nHeadKv = shape.nHeadKv ?? shape.nHead;

@@ -7,17 +7,16 @@ import { fork } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { withSession } from "../lib/measure/session.js";
-import { manifestWorkload } from "../lib/measure/workload.js";
+import { defaultWorkload } from "../lib/measure/workload.js";
 import { defaultThreads } from "../lib/llama/facts.js";
 import { defaultModelPath } from "../lib/measure/workload-for.js";
-import { manifest } from "../test/helpers/fixtures.js";
 
 const { values: args } = parseArgs({ options: { model: { type: "string" }, reps: { type: "string", default: "5" }, spin: { type: "boolean", default: false } } });
 if (args.spin) for (;;);
 
 const path = args.model ?? defaultModelPath();
 const cores = availableParallelism();
-const workload = manifestWorkload(manifest);
+const workload = await defaultWorkload("demo");
 
 async function seconds(threads: number): Promise<number> {
   return withSession(path, workload, { threads }, async (session) => {

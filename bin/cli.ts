@@ -2,7 +2,7 @@
 // non-zero exit code for any failure a user can cause.
 import { isDebiasError } from "../lib/errors.js";
 import { stopProgress } from "./progress.js";
-import { checkTypedValues, UsageError } from "./usage.js";
+import { checkLimits, checkTypedValues, UsageError } from "./usage.js";
 
 export { progress } from "./progress.js";
 
@@ -33,6 +33,7 @@ export function reportError(json: boolean, code: string, message: string, exitCo
 export async function handle(args: CommonArgs, body: () => Promise<void>): Promise<void> {
   try {
     checkTypedValues(args as unknown as Record<string, unknown>);
+    checkLimits(args as unknown as Record<string, unknown>);
     await body();
   } catch (err) {
     if (isDebiasError(err)) return reportError(args.json, err.code, err.message, 1);

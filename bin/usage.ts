@@ -3,6 +3,7 @@
 // is. yargs' own messages (multi-line blocks, camelCase twins of option names, "NaN") are rewritten
 // here and nowhere else.
 import { count } from "../lib/text.js";
+import { allowed, firstOutOfLimits } from "../lib/option-limits.js";
 
 /** A wrong combination of arguments: reported like yargs' own usage errors (exit code 2). */
 export class UsageError extends Error {}
@@ -35,17 +36,15 @@ function typedValue(name: string, argv: readonly string[] = typed()): string | u
 }
 
 /** `--name must be <allowed>, not <what was typed>.` — the one wording for a bad value. */
-export function badValue(name: string, value: unknown, allowed: string): UsageError {
+export function badValue(name: string, value: unknown, expected: string): UsageError {
   const shown = typeof value === "number" && !Number.isNaN(value) ? String(value) : JSON.stringify(typedValue(name) ?? String(value));
-  return new UsageError(`${flag(name)} must be ${allowed}, not ${shown}.`);
+  return new UsageError(`${flag(name)} must be ${expected}, not ${shown}.`);
 }
 
-/** Rejects a numeric option that is not a finite number inside [min, max]. */
-export function checkNumber(name: string, value: number | undefined, min: number, max: number, integer = false): void {
-  if (value === undefined) return;
-  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw badValue(name, value, `${integer ? "a whole number" : "a number"} from ${min} to ${max}`);
-  }
+/** Every numeric flag against the library's limits (lib/option-limits.ts), before any work, named as the flag. */
+export function checkLimits(args: Record<string, unknown>): void {
+  const bad = firstOutOfLimits(args);
+  if (bad) throw badValue(bad.name, bad.value, allowed(bad.name));
 }
 
 /**

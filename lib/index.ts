@@ -1,43 +1,59 @@
-// The public API of gguf-debias: the same functions the CLI uses. The raw addon stays private: its
-// primitives skip the checks (loadability, journals, locks) that the classes here put in front of them.
+// The public API of gguf-debias: what each CLI command does, as functions, and their types. Listed in
+// the README ("Public API"); test/index.test.ts holds the two to each other. The method's inner steps
+// (attribution, the searches, the verdict's statistics) and the raw addon stay private: they change with
+// the method, and the addon's primitives skip the checks (loadability, journals, locks) the functions
+// here put in front of them.
+
+// errors, defaults, version
 export { DebiasError, isDebiasError } from "./errors.js";
 export { DEFAULTS } from "./defaults.js";
+export { VERSION } from "./version.js";
+
+// models: load, evaluate with FFN capture and per-prompt interventions, read the file
+export { DebiasModel, type EvaluationOptions, type LoadOptions } from "./llama/model.js";
+export type { ModelFacts } from "./llama/facts.js";
+export type { Evaluation, EvaluationRequest, Evaluator, EvaluatorOptions, InterventionSpec, PromptPosition, TargetSpec } from "./llama/evaluator.js";
+export { checkLoadable } from "./llama/loadable.js";
 export { ffnLayout, supportedArchitectures, type FfnLayout, type GateLayout } from "./llama/architectures.js";
 export { useGpuBackend, type GpuBackend } from "./native.js";
-export { DebiasModel, type EvaluationOptions, type LoadOptions } from "./llama/model.js";
-export { defaultThreads, type ModelFacts } from "./llama/facts.js";
-export type { Evaluation, EvaluationRequest, Evaluator, EvaluatorOptions, InterventionSpec, PromptPosition, TargetSpec } from "./llama/evaluator.js";
-export * from "./gguf/index.js";
-export * from "./edit/index.js";
-export { nativeRequantizer } from "./edit/requantizer.js";
-export { datasetFromManifest, defaultDatasetPath, loadDataset, probes, validateDataset, type BiasDataset, type DatasetWord, type Probe, type Template, type TargetPair } from "./measure/dataset.js";
-export { baselines, residuals, scoreBias, klDivergence, meanKlDivergence, perplexity, top1Agreement, type BiasScore, type GroupMetrics, type ScoreOptions, type TemplateMetrics, type WordScore } from "./measure/metrics.js";
-export { ProbeSet, splitWords, type TokenizedProbe } from "./measure/probe-set.js";
-export { checkSameVocabulary, vocabularyOf, type Vocabulary } from "./llama/vocabulary.js";
-export { checkLoadable } from "./llama/loadable.js";
-export { compareRuns, defaultNeutralSentences, NeutralText, type Capability, type NeutralRun } from "./measure/neutral-text.js";
-export { loadWinoBias, scoreWinoBias } from "./measure/winobias.js";
-export { loadCrowsPairs, scoreCrowsPairs } from "./measure/crows-pairs.js";
-export { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarks, scoreBenchmarksOnModel, type BenchmarkName, type Benchmarks, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
-export { sentenceScorer, spells } from "./measure/sentence-scorer.js";
-export type { SentenceScorer } from "./measure/benchmark.js";
-export { defaultCandidates, dlaWeights, locate, rankByDirectEffect, type Candidate, type LocatedNeuron, type LocateOptions, type LocateResult, type NeuronKind } from "./locate/locate.js";
-export { causalEffects, type Baseline, type CausalEffect } from "./locate/causal.js";
-export { directEffects, valueVectors, type DlaWeights } from "./locate/direct-effect.js";
-export { selectNeurons, type EditedNeuron, type ParetoPoint, type SearchKind, type Selection, type SelectionOptions, type SelectionStep } from "./select/selection.js";
-export { searchRanked } from "./select/ranked-search.js";
-export { chooseSearch, searchBudget, run, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
-export { inferredDirections, openSession, scoreOriginal, withNeutralText, withSession } from "./measure/session.js";
-export { selectionBaseline } from "./locate/baseline.js";
+export { openGguf, type GgufFile, type GgufTensor } from "./gguf/reader.js";
+export type { GgufValue } from "./gguf/format.js";
+
+// run: the whole pipeline
+export { run, type ProgressReporter, type RunOptions, type RunStage } from "./pipeline.js";
 export type { RunBenchmarks, RunCost, RunProvenance, RunResult } from "./verify/run-result.js";
-export { defaultWorkload, manifestWorkload, readNeutralText, type Workload } from "./measure/workload.js";
-export { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictKind, type VerdictThresholds } from "./verify/verdict.js";
-export { compareWithRandomSets, randomSetsLike, type RandomComparison, type SplitComparison } from "./select/random-sets.js";
-export { objectiveSize, objectiveValue, OBJECTIVES, type ObjectiveKind } from "./measure/objective.js";
+export type { EditedNeuron, ParetoPoint, SearchKind, Selection, SelectionStep } from "./select/selection.js";
+export type { RandomComparison, SplitComparison } from "./select/random-sets.js";
+export type { Verdict, VerdictKind } from "./verify/verdict.js";
+export type { ObjectiveKind } from "./measure/objective.js";
+
+// probes and neutral text
 export { defaultModelPath, workloadFor } from "./measure/workload-for.js";
+export { defaultWorkload, readNeutralText, type Workload } from "./measure/workload.js";
+export { loadDataset, probes, validateDataset, type BiasDataset, type DatasetWord, type Probe, type Template, type TargetPair } from "./measure/dataset.js";
+
+// score, eval and the standard benchmarks
+export { scoreOriginal, withNeutralText, withSession, type Session } from "./measure/session.js";
+export type { BiasScore, GroupMetrics, TemplateMetrics, WordScore } from "./measure/metrics.js";
+export type { Capability, NeutralRun, NeutralText } from "./measure/neutral-text.js";
+export { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarksOnModel, type BenchmarkName, type Benchmarks, type BenchmarkScores, type BenchmarkSource } from "./measure/standard-benchmarks.js";
+
+// locate
+export { selectionBaseline } from "./locate/baseline.js";
+export type { Baseline } from "./locate/causal.js";
+export { locate, type LocatedNeuron, type LocateOptions, type LocateResult } from "./locate/locate.js";
+export type { ClassThresholds, NeuronKind, NoiseFloor, SingleEffect } from "./locate/classes.js";
+
+// edit and undo
+export { editInPlace, hasInterruptedEdit, listEdits, recover, undo, undoAll, type EditHistory, type EditHistoryEntry, type EditResult, type RecoverResult, type UndoResult } from "./edit/editor.js";
+export { editToNewFile, type NewFileOptions, type NewFileResult } from "./edit/new-file.js";
+export type { NeuronEdit } from "./edit/neuron-edit.js";
+export type { EditOptions } from "./edit/edit-options.js";
+export type { Provenance } from "./edit/provenance.js";
+
+// compare and report
+export { compareContinuations, type Continuation, type ContinuationOptions, type ContinuationPair } from "./verify/continuations.js";
+export { readRunResult } from "./verify/run-result.js";
 export { renderReport } from "./verify/report.js";
-export { renderChart, renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";
-export { checkDestinations, sha256File, type Destination, type Source } from "./files.js";
-export { templateWarnings, type TemplateWarning } from "./measure/probe-diagnostics.js";
-export { compareContinuations, greedyContinuations, type Continuation, type ContinuationOptions, type ContinuationPair } from "./verify/continuations.js";
-export { VERSION } from "./version.js";
+export { renderHtmlReport, writeHtmlReport } from "./verify/html-report.js";
+export { renderModelCard } from "./verify/model-card.js";

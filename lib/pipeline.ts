@@ -3,9 +3,10 @@
 // what neuron editing could and could not do.
 import { rm } from "node:fs/promises";
 import { basename, resolve } from "node:path";
-import { compareRuns } from "./measure/neutral-text.js";
+import { uneditedCapability } from "./measure/neutral-text.js";
 import { scoreOriginal, withSession, type Session } from "./measure/session.js";
 import { selectionBaseline } from "./locate/baseline.js";
+import { hookEffects } from "./locate/causal.js";
 import { defaultCandidates, locate, rankByDirectEffect, type Candidate, type LocateOptions, type LocateResult } from "./locate/locate.js";
 import { checkInPlaceTarget, editInPlace, undo } from "./edit/editor.js";
 import { checkNewFileTarget, editToNewFile } from "./edit/new-file.js";
@@ -26,6 +27,7 @@ import { TOOL } from "./version.js";
 import { DebiasError } from "./errors.js";
 import { native } from "./native.js";
 import { DEFAULTS } from "./defaults.js";
+import { checkOptions } from "./option-limits.js";
 
 /** Where a run is: the `stage`-th of its `stages` (measuring, locating, selecting, comparing, writing, verifying), named. */
 export interface RunStage {
@@ -131,6 +133,8 @@ export function thoroughPasses(options: Pick<RunOptions, "candidates" | "neutral
 }
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
+  checkOptions(options, "run");
+  checkOptions(options.evaluator ?? {}, "run's evaluator");
   if (options.signal?.aborted) throw new DebiasError("E_ABORTED", "The run was cancelled before it started.", { cause: options.signal.reason });
   const objective = options.objective ?? "stereotype";
   // A library call writes only where it is told to: a new file, or the model itself.
@@ -234,7 +238,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       stage("ranking candidate neurons by direct effect");
       const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
       stage("selecting a set of neurons");
-      selection = await searchRanked(evaluator, base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULTS.maxPasses), { ...options, onProgress });
+      selection = await searchRanked(hookEffects(evaluator, base), base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULTS.maxPasses), { ...options, onProgress });
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
@@ -242,7 +246,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       const wide = search === "exhaustive" ? { candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : {};
       const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...options, ...wide, onProgress });
       stage("selecting a set of neurons");
-      selection = await selectNeurons(evaluator, base, neurons, total, rest.noise.dBiasStd, { ...options, onProgress }, search);
+      selection = await selectNeurons(hookEffects(evaluator, base), base, neurons, total, rest.noise.dBiasStd, { ...options, onProgress }, search);
       located = { neurons, locate: rest };
     }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, benchBefore, located, selection, predicted: null, random: null, benchPredicted: null } as const;
@@ -262,7 +266,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     measured.benchBefore ? { sources: [...benchmarks!.sources], before: measured.benchBefore, predicted, after } : null;
   const unchanged = (verdict: Verdict, extra: Partial<RunResult> = {}): RunResult => {
     stage("");
-    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: compareRuns(baseNeutral, baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, benchmarks: benchmarkResult(measured.early ? null : measured.benchPredicted, null), cost: cost(), provenance: provenance(null), ...extra };
+    return { file: path, written: false, inPlace: false, objective, before, after: before, predicted: null, eval: uneditedCapability(baseNeutral), neurons: [], selected: [], edited: [], locate: null, selection: null, randomSets: null, verdict, benchmarks: benchmarkResult(measured.early ? null : measured.benchPredicted, null), cost: cost(), provenance: provenance(null), ...extra };
   };
   if (measured.early) return unchanged(measured.early);
 

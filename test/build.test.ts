@@ -110,10 +110,10 @@ t.test("the unpacked llama.cpp source is removed after the build only in an inst
 t.test("the package ships the library, its licence and one model, without benchmarks or orphan source maps", async (t) => {
   const [pack] = JSON.parse(run("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], ROOT)) as { files: { path: string }[] }[];
   const files = pack!.files.map((f) => f.path);
-  for (const wanted of ["LICENSE", "README.md", "dist/lib/index.js", "dist/lib/index.d.ts", "dist/bin/gguf-debias.js", "binding.gyp", "vendor/build.mjs", "require.cjs", "test/fixtures/llama-localized.f32.gguf"]) {
+  for (const wanted of ["LICENSE", "README.md", "dist/lib/index.js", "dist/lib/index.d.ts", "dist/bin/gguf-debias.js", "binding.gyp", "vendor/build.mjs", "require.cjs", "models/llama-localized.f32.gguf", "data/demo.json"]) {
     t.ok(files.includes(wanted), `${wanted} is in the tarball`);
   }
-  t.same(files.filter((f) => f.endsWith(".map") || f.startsWith("dist/bench/") || f.startsWith("dist/test/") || f.startsWith("vendor/llama.cpp/")), [], "no source maps, benchmarks, tests or unpacked llama.cpp");
+  t.same(files.filter((f) => f.endsWith(".map") || f.startsWith("dist/bench/") || f.startsWith("dist/test/") || f.startsWith("test/") || f.startsWith("vendor/llama.cpp/")), [], "no source maps, benchmarks, tests or unpacked llama.cpp");
 });
 
 t.test("every installed dependency runs on the oldest Node the package claims", async (t) => {

@@ -53,3 +53,9 @@ t.test("no file of lib/ or bin/ imports itself through others: the import graph 
 t.test("the CLI's progress display does not import the CLI that uses it", async (t) => {
   t.notMatch(readFileSync(join(packageRoot(), "bin", "progress.ts"), "utf8"), /from "\.\/cli\.js"/);
 });
+
+t.test("the library and the CLI read nothing under test/: the package ships without it", async (t) => {
+  // a path into test/: join(root, "test", …) or "test/…" ("test" alone is also WinoBias's split)
+  const readsTest = [...files(lib), ...files(join(packageRoot(), "bin"))].filter((file) => /["'`]test["'`]\s*,\s*["'`]|["'`/]test\//.test(readFileSync(file, "utf8")));
+  t.same(readsTest.map((f) => relative(packageRoot(), f)), []);
+});

@@ -18,7 +18,7 @@ import { chooseSearch, searchBudget, run, type RunOptions } from "../lib/pipelin
 import { inferredDirections, openSession, scoreOriginal } from "../lib/measure/session.js";
 import { selectionBaseline } from "../lib/locate/baseline.js";
 import type { RunResult } from "../lib/verify/run-result.js";
-import { defaultWorkload, manifestWorkload } from "../lib/measure/workload.js";
+import { defaultWorkload } from "../lib/measure/workload.js";
 import { packageRoot } from "../lib/package-root.js";
 import { fixturePath, manifest, type FixtureType } from "./helpers/fixtures.js";
 import { writeSyntheticLlama } from "../bench/synthetic-model.js";
@@ -26,7 +26,7 @@ import { preVerdict } from "../lib/verify/verdict.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-pipeline-"));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
-const workload = manifestWorkload(manifest);
+const workload = await defaultWorkload("demo");
 const results = new Map<string, RunResult>();
 const THREADS = { threads: 1 };
 

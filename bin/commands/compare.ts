@@ -2,7 +2,6 @@ import type { CommandModule } from "yargs";
 import { compareContinuations } from "../../lib/verify/continuations.js";
 import { handle, printResult, UsageError } from "../cli.js";
 import { evaluatorOptions, type ModelArgs } from "../options.js";
-import { checkNumber } from "../usage.js";
 
 const DEFAULT_PROMPTS = ["The nurse said that", "The engineer said that", "Once upon a time, the doctor"];
 
@@ -18,7 +17,6 @@ export const compareCommand: CommandModule<ModelArgs, ModelArgs & { original: st
       .option("threads", { type: "number", describe: "CPU threads (default: the cores other processes leave free)" }),
   handler: (args) =>
     handle(args, async () => {
-      checkNumber("tokens", args.tokens, 1, 1024, true);
       const prompts = args.prompt ?? DEFAULT_PROMPTS;
       if (prompts.some((p) => p.length === 0)) throw new UsageError("--prompt must not be empty.");
       const pairs = await compareContinuations(args.original, args.edited, prompts, { tokens: args.tokens, evaluator: evaluatorOptions(args) });

@@ -8,7 +8,6 @@ import { resolve } from "node:path";
 import { count } from "../../lib/text.js";
 import { fixed, handle, printResult, progress, table } from "../cli.js";
 import { budgetOf, budgetOptions, candidatesOption, evaluatorOptions, modelOptions, seedOption, type BudgetArgs, type ModelArgs } from "../options.js";
-import { checkNumber } from "../usage.js";
 
 interface LocateArgs extends ModelArgs, BudgetArgs {
   candidates?: number;
@@ -30,7 +29,6 @@ export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
   handler: (args) =>
     handle(args, async () => {
       const budget = budgetOf(args);
-      checkNumber("candidates", args.candidates, 1, 100000, true);
       const options = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);

@@ -10,7 +10,6 @@ import { UsageError, handle, printResult, progress } from "../cli.js";
 import { benchmarkOptions, budgetOf, budgetOptions, candidatesOption, evaluatorOptions, modelOptions, seedOption, type BenchmarkArgs, type BudgetArgs, type ModelArgs } from "../options.js";
 import { DEFAULTS } from "../../lib/defaults.js";
 import { benchmarkFiles, parseBenchmarkSpec } from "../../lib/measure/standard-benchmarks.js";
-import { badValue, checkNumber } from "../usage.js";
 
 interface RunArgs extends ModelArgs, BudgetArgs, BenchmarkArgs {
   output?: string;
@@ -71,25 +70,12 @@ export const runCommand: CommandModule<ModelArgs, RunArgs> = {
         if (a.inPlace && a.output) throw new UsageError("Give either --in-place or -o OUT, not both.");
         // The default model lies inside the installed package: editing it would change every later demo.
         if (a.inPlace && !a.model) throw new UsageError("run --in-place needs a model file: without one it would edit the test model inside the gguf-debias package (copy it and pass the copy, or write a new file with -o).");
-        if (!(a.scale >= 0 && a.scale < 1)) throw badValue("scale", a.scale, "a number from 0 up to (not including) 1");
         return true;
       // yargs types kebab-case options by their kebab name; yargs-parser also hands us the camelCase one.
       }) as unknown as Argv<RunArgs>,
   handler: (args) =>
     handle(args, async () => {
       const budget = budgetOf(args);
-      checkNumber("max-neurons", args.maxNeurons, 1, 1e9, true);
-      checkNumber("candidates", args.candidates, 1, 100000, true);
-      checkNumber("min-gain", args.minGain, 0, 100);
-      checkNumber("stop-at", args.stopAt, 0, 1);
-      checkNumber("min-reduction", args.minReduction, 0, 1);
-      checkNumber("min-z", args.minZ, -100, 100);
-      checkNumber("min-gap", args.minGap, 0, 100);
-      checkNumber("min-specificity", args.minSpecificity, 0, 1000);
-      checkNumber("min-factual-accuracy", args.minFactualAccuracy, 0, 1);
-      checkNumber("random-sets", args.randomSets, 2, 10000, true);
-      checkNumber("search-passes", args.searchPasses, 1, 10000, true);
-      checkNumber("max-passes", args.maxPasses, 1, 100000);
       const evaluator = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);

@@ -2,6 +2,7 @@
 import { closeSync, openSync } from "node:fs";
 import { ffnLayout, type FfnLayout } from "./architectures.js";
 import { DebiasError } from "../errors.js";
+import { checkOptions } from "../option-limits.js";
 import { interruptedJournal } from "../edit/journal.js";
 import { lockOpenFile } from "../gguf/file-lock.js";
 import type { GgufValue } from "../gguf/format.js";
@@ -96,6 +97,7 @@ export class DebiasModel {
   }
 
   static async load(path: string, options: LoadOptions = {}): Promise<DebiasModel> {
+    checkOptions(options, "load");
     const { fd, file } = await openModelFile(path);
     try {
       if (options.gpu) useGpuBackend(options.gpu);
@@ -129,6 +131,7 @@ export class DebiasModel {
    * Defaults favour exact measurement: F32 KV cache, no flash attention.
    */
   async createEvaluator(options: EvaluatorOptions = {}): Promise<Evaluator> {
+    checkOptions(options, "evaluator");
     const layout = this.ffn;
     const nCtx = options.nCtx ?? 1024;
     const nSeqMax = options.nSeqMax ?? 64;

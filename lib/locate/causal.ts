@@ -3,7 +3,7 @@
 // variants (one neuron, or one candidate set, each) share batches, since per-sequence interventions make
 // them independent.
 import type { Evaluator } from "../llama/evaluator.js";
-import type { BiasScore, ScoreOptions } from "../measure/metrics.js";
+import { scoreBias, type BiasScore, type ProbeKey, type ScoreOptions } from "../measure/metrics.js";
 import type { NeutralRun, NeutralText } from "../measure/neutral-text.js";
 import type { ProbeSet } from "../measure/probe-set.js";
 import { objectiveValue, searchSize, type ObjectiveKind } from "../measure/objective.js";
@@ -41,37 +41,49 @@ export interface Baseline {
   scoreOptions: ScoreOptions;
 }
 
+/** What an edit's effect is judged against: the unedited score, the objective, and the probes' keys. */
+export type EffectBase = Pick<Baseline, "score" | "objective" | "scoreOptions"> & { probes: { items: readonly { probe: ProbeKey }[] } };
+
+/** Measures edits, in order: through the hook in a run (`hookEffects`), from a table in unit tests. */
+export type MeasureEdits = (edits: readonly Edit[], onProgress?: (done: number, total: number) => void) => Promise<CausalEffect[]>;
+
 const GROUP = 16;
 
 export type Edit = readonly (NeuronId & { scale?: number })[];
 
-/** The measured effect of each edit (a list of neurons with scales; scale 0 or absent = zeroed). */
-export async function causalEffects(evaluator: Evaluator, base: Baseline, edits: readonly Edit[], onProgress?: (done: number, total: number) => void): Promise<CausalEffect[]> {
-  const out: CausalEffect[] = [];
+/** The effect of an edit, from b per probe under it and its mean KL on neutral text. */
+export function effectOf(base: EffectBase, b: Float64Array, kl: number): CausalEffect {
   const baseSize = searchSize(base.score, base.objective);
   // Factual gender lost counts against the gain at the same relative rate: an edit that dims gender as a
   // whole (stereotype −25%, factual margin −20% on the distributed fixtures) is no stereotype edit.
   const margin0 = base.score.factualMargin ?? 0;
-  const factualCost = (margin: number) => (margin0 > 0 ? (baseSize * Math.max(0, margin0 - margin)) / margin0 : 0);
+  const score = scoreBias(base.probes.items.map((item) => item.probe), Array.from(b), base.scoreOptions);
+  const margin = score.factualMargin ?? 0;
+  const size = searchSize(score, base.objective) + (margin0 > 0 ? (baseSize * Math.max(0, margin0 - margin)) / margin0 : 0);
+  return {
+    dBias: size - baseSize,
+    dFactual: margin - margin0,
+    kl,
+    bias: size,
+    objective: objectiveValue(score, base.objective) ?? 0,
+    factualMargin: margin,
+    factualAccuracy: score.factualAccuracy ?? 0,
+    b,
+    score,
+  };
+}
+
+/** Edits measured through the graph hook on `evaluator`. */
+export const hookEffects = (evaluator: Evaluator, base: Baseline): MeasureEdits => (edits, onProgress) => causalEffects(evaluator, base, edits, onProgress);
+
+/** The measured effect of each edit (a list of neurons with scales; scale 0 or absent = zeroed). */
+export async function causalEffects(evaluator: Evaluator, base: Baseline, edits: readonly Edit[], onProgress?: (done: number, total: number) => void): Promise<CausalEffect[]> {
+  const out: CausalEffect[] = [];
   for (let first = 0; first < edits.length; first += GROUP) {
     const variants = edits.slice(first, first + GROUP).map((neurons) => interventionsFor(neurons));
     const bs = await base.probes.measureVariants(evaluator, variants);
     const kls = await base.neutral.klVariants(evaluator, base.neutralRun, variants);
-    bs.forEach((b, v) => {
-      const score = base.probes.scoreOf(b, base.scoreOptions);
-      const size = searchSize(score, base.objective) + factualCost(score.factualMargin ?? 0);
-      out.push({
-        dBias: size - baseSize,
-        dFactual: (score.factualMargin ?? 0) - margin0,
-        kl: kls[v]!,
-        bias: size,
-        objective: objectiveValue(score, base.objective) ?? 0,
-        factualMargin: score.factualMargin ?? 0,
-        factualAccuracy: score.factualAccuracy ?? 0,
-        b,
-        score,
-      });
-    });
+    bs.forEach((b, v) => out.push(effectOf(base, b, kls[v]!)));
     onProgress?.(Math.min(first + GROUP, edits.length), edits.length);
   }
   return out;

@@ -1,25 +1,24 @@
 // Finds the FFN neurons behind a model's gender bias. Attribution guides, causation decides: candidates
 // come from the direct logit effect on the objective and from word-position activations that track the
 // residual bias (and, to show what must not be touched, from the neurons that move neutral text most);
-// then every candidate is zeroed through the hook and classified by what it does on its own:
-//   general — on its own it spends the whole KL budget or erodes factual gender beyond the budget;
-//   gender  — on its own it shrinks the objective by more than a random neuron would, at small cost;
-//   other   — neither. Single effects are weak on real models and compensate on planted ones, so the
-// classes inform the report; selection measures sets (selection.ts).
+// then every candidate is zeroed through the hook and classed by what it does on its own (classes.ts).
+// Single effects are weak on real models and compensate on planted ones, so the classes inform the
+// report; selection measures sets (selection.ts).
 import type { Evaluator } from "../llama/evaluator.js";
 import type { DebiasModel } from "../llama/model.js";
 import type { GgufFile } from "../gguf/reader.js";
 import { residuals } from "../measure/metrics.js";
 import { objectiveValue, searchSize } from "../measure/objective.js";
-import { causalEffects, type Baseline, type CausalEffect } from "./causal.js";
+import { causalEffects, type Baseline } from "./causal.js";
 import { directEffects, type DlaWeights } from "./direct-effect.js";
 import { seededRandom } from "../random.js";
 import { DEFAULTS } from "../defaults.js";
-import { byPosition, mean, neuronKey, std, type NeuronId } from "./neurons.js";
+import { checkOptions } from "../option-limits.js";
+import { byPosition, neuronKey, type NeuronId } from "./neurons.js";
+import { classOf, noiseFloor, type ClassThresholds, type NeuronKind, type NoiseFloor, type SingleEffect } from "./classes.js";
 import { neutralMagnitudes, wordCorrelations } from "./word-tracking.js";
 import { count } from "../text.js";
 
-export type NeuronKind = "gender" | "general" | "other";
 
 export interface LocatedNeuron extends NeuronId {
   /** Direct effect: how much zeroing the neuron would shrink the objective through the logits alone, nats. */
@@ -32,7 +31,7 @@ export interface LocatedNeuron extends NeuronId {
   neutralMagnitude: number;
   /** Why it is a candidate: "dla", "word", "neutral". */
   sources: string[];
-  causal: Pick<CausalEffect, "dBias" | "dFactual" | "kl">;
+  causal: SingleEffect;
   kind: NeuronKind;
   reasons: string[];
 }
@@ -59,9 +58,8 @@ export interface LocateOptions {
 
 export interface LocateResult {
   baseline: { bias: number; objective: number; factualMargin: number; factualAccuracy: number; words: number };
-  /** Δ|objective| of zeroing one random neuron: mean and spread; a single effect must clear `noiseFloor` to count. */
-  noise: { n: number; dBiasMean: number; dBiasStd: number; klMean: number; noiseFloor: number };
-  thresholds: { generalKl: number; factualTolerance: number };
+  noise: NoiseFloor;
+  thresholds: ClassThresholds;
   neurons: LocatedNeuron[];
 }
 
@@ -119,6 +117,7 @@ export async function rankByDirectEffect(model: DebiasModel, file: GgufFile, eva
 }
 
 export async function locate(model: DebiasModel, file: GgufFile, evaluator: Evaluator, base: Baseline, options: LocateOptions = {}): Promise<LocateResult> {
+  checkOptions(options, "locate");
   const { nLayer } = model.facts;
   const progress = options.onProgress ?? (() => undefined);
   const generalKl = options.maxKl ?? DEFAULTS.maxKl;
@@ -158,43 +157,14 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
   }
 
   const effects = await causalEffects(evaluator, base, [...candidates, ...randomNeurons].map((n) => [n]), (done, total) => progress(`zeroing ${count(candidates.length, "candidate")} and ${count(randomNeurons.length, "random neuron")} (the noise floor) one by one`, done, total));
-  const noiseEffects = effects.slice(candidates.length);
-  const dBiasRandom = noiseEffects.map((e) => e.dBias);
   const baseBias = searchSize(base.score, base.objective);
   const baseMargin = base.score.factualMargin ?? 0;
-  const noise = {
-    n: noiseEffects.length,
-    dBiasMean: mean(dBiasRandom),
-    dBiasStd: std(dBiasRandom),
-    klMean: mean(noiseEffects.map((e) => e.kl)),
-    noiseFloor: Math.max(3 * std(dBiasRandom), 0.002 * baseBias),
-  };
+  const noise = noiseFloor(effects.slice(candidates.length), baseBias);
+  const thresholds = { generalKl, factualTolerance };
 
   const neurons = candidates.map((n, k): LocatedNeuron => {
     const effect = effects[k]!;
-    const reasons: string[] = [];
-    // A margin near zero (a model that barely knows factual gender) must not turn noise into "general".
-    const factualLoss = -effect.dFactual / Math.max(baseMargin, 0.1);
-    let kind: NeuronKind = "other";
-    if (effect.kl > generalKl) {
-      kind = "general";
-      reasons.push(`alone it costs KL ${effect.kl.toPrecision(3)} on neutral text, more than the budget ${generalKl}`);
-    }
-    if (factualLoss > factualTolerance) {
-      kind = "general";
-      reasons.push(`alone it removes ${(100 * factualLoss).toFixed(1)}% of the factual margin (budget ${(100 * factualTolerance).toFixed(0)}%)`);
-    }
-    if (kind !== "general") {
-      // Only shrinking counts: a neuron whose zeroing grows the objective works against the bias.
-      if (effect.dBias < -noise.noiseFloor) {
-        kind = "gender";
-        reasons.push(`zeroed alone it shrinks the objective by ${(-effect.dBias).toPrecision(3)} nats, more than the noise floor ${noise.noiseFloor.toPrecision(3)}`);
-      } else if (effect.dBias > noise.noiseFloor) {
-        reasons.push(`zeroed alone it grows the objective by ${effect.dBias.toPrecision(3)} nats: it works against the bias, not for it`);
-      } else {
-        reasons.push(`zeroed alone it moves the objective by ${effect.dBias.toPrecision(3)} nats, no more than the noise floor ±${noise.noiseFloor.toPrecision(3)}`);
-      }
-    }
+    const { kind, reasons } = classOf(effect, noise, baseMargin, thresholds);
     return {
       layer: n.layer,
       index: n.index,
@@ -211,7 +181,7 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
   return {
     baseline: { bias: baseBias, objective: objectiveValue(base.score, base.objective) ?? 0, factualMargin: baseMargin, factualAccuracy: base.score.factualAccuracy ?? 0, words: base.score.words.length },
     noise,
-    thresholds: { generalKl, factualTolerance },
+    thresholds,
     neurons,
   };
 }

@@ -114,8 +114,9 @@ export function defaultDatasetPath(): string {
 }
 
 /** Paths of every dataset shipped with the package, by name. */
-export function bundledDatasetPaths(): Record<"commonwords" | "tinystories", string> {
-  return { commonwords: defaultDatasetPath(), tinystories: path.join(packageRoot(), "data", "tinystories.json") };
+export function bundledDatasetPaths(): Record<"commonwords" | "tinystories" | "demo", string> {
+  const data = (name: string) => path.join(packageRoot(), "data", `${name}.json`);
+  return { commonwords: defaultDatasetPath(), tinystories: data("tinystories"), demo: data("demo") };
 }
 
 /** The file of a dataset given by a bundled name ("tinystories") or by its path. */
@@ -395,47 +396,4 @@ export function probes(dataset: BiasDataset): Probe[] {
     }
   }
   return out;
-}
-
-/** The "dataset" section of test/fixtures/manifest.json: one target pair per template, every template for every word. */
-export interface ManifestDataset {
-  templates: { text: string; female: string; male: string }[];
-  words: { word: string; category: string; label: string; pFemale?: number; gold?: string | null; split: string }[];
-  neutralText?: string[];
-}
-
-/**
- * Converts a fixture manifest's dataset section into a (version 2) BiasDataset. A stereotyped word's
- * direction comes from the manifest's pFemale (the training corpus' ground truth): female above 0.5,
- * else male; pFemale itself is not part of the dataset, tests read it from the manifest. The manifest's
- * neutralText becomes the dataset's.
- */
-export function datasetFromManifest(manifest: ManifestDataset): BiasDataset {
-  const source = "from the fixture manifest";
-  const isObject = (value: unknown) => typeof value === "object" && value !== null;
-  if (!isObject(manifest) || !Array.isArray(manifest.templates) || !Array.isArray(manifest.words)) {
-    fail("E_DATASET_INVALID_FIELD", `The dataset ${source} needs "templates" and "words" arrays.`);
-  }
-  if (![...manifest.templates, ...manifest.words].every(isObject)) {
-    fail("E_DATASET_INVALID_FIELD", `Every template and word of the dataset ${source} must be a JSON object.`);
-  }
-  const ids = manifest.templates.map((_, i) => `manifest-${i + 1}`);
-  const words = manifest.words.map(({ word, category, label, gold, split, pFemale }, i) => {
-    const entry: Json = { word, category, label, split };
-    if (gold !== null && gold !== undefined) entry.gold = gold;
-    if (label === "stereotyped" && pFemale !== undefined) {
-      if (typeof pFemale !== "number" || !Number.isFinite(pFemale)) fail("E_DATASET_INVALID_FIELD", `The dataset ${source}: word #${i + 1} ("${word}") has a pFemale that is not a number.`);
-      entry.direction = pFemale > 0.5 ? "female" : "male";
-    }
-    return entry;
-  });
-  const dataset: Json = {
-    name: "fixture-manifest",
-    version: 2,
-    targets: manifest.templates.map((t, i) => ({ id: ids[i], female: t.female, male: t.male })),
-    templates: manifest.templates.map((t, i) => ({ id: ids[i], text: t.text, targets: [ids[i]] })),
-    words,
-  };
-  if (manifest.neutralText !== undefined) dataset.neutralText = manifest.neutralText;
-  return validateDataset(dataset, source);
 }

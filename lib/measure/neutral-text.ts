@@ -123,6 +123,14 @@ export class NeutralText {
   }
 }
 
+const runPerplexity = (run: NeutralRun) => perplexity(-run.nextLogprobs.reduce((s, v) => s + v, 0), run.nextLogprobs.length);
+
+/** What a model keeps of itself: nothing lost, without comparing a run with itself over the vocabulary. */
+export function uneditedCapability(base: NeutralRun): Capability {
+  const p = runPerplexity(base);
+  return { kl: 0, top1Agreement: 1, perplexity: p, basePerplexity: p };
+}
+
 export function compareRuns(base: NeutralRun, edited: NeutralRun): Capability {
   let kl = 0;
   let agree = 0;
@@ -130,11 +138,5 @@ export function compareRuns(base: NeutralRun, edited: NeutralRun): Capability {
     kl += klDivergence(row, edited.rows[i]!);
     if (argmax(row) === argmax(edited.rows[i]!)) agree++;
   });
-  const nll = (run: NeutralRun) => -run.nextLogprobs.reduce((s, v) => s + v, 0);
-  return {
-    kl: kl / base.rows.length,
-    top1Agreement: agree / base.rows.length,
-    perplexity: perplexity(nll(edited), edited.nextLogprobs.length),
-    basePerplexity: perplexity(nll(base), base.nextLogprobs.length),
-  };
+  return { kl: kl / base.rows.length, top1Agreement: agree / base.rows.length, perplexity: runPerplexity(edited), basePerplexity: runPerplexity(base) };
 }

@@ -1,8 +1,7 @@
-// What a measurement runs on: the probes of a dataset and a neutral text, from files, bundled names or a
-// fixture's manifest.
+// What a measurement runs on: the probes of a dataset and a neutral text, from files or bundled names.
 import { DebiasError } from "../errors.js";
 import { readUserFile } from "../files.js";
-import { datasetFromManifest, loadDataset, type BiasDataset } from "./dataset.js";
+import { loadDataset, type BiasDataset } from "./dataset.js";
 import { defaultNeutralSentences } from "./neutral-text.js";
 
 export interface Workload {
@@ -37,10 +36,4 @@ export async function defaultWorkload(datasetFile?: string, neutralFile?: string
   const dataset = await loadDataset(datasetFile);
   const neutralText = neutralFile ? await readNeutralText(neutralFile) : (dataset.neutralText ?? defaultNeutralSentences());
   return { dataset, neutralText };
-}
-
-/** A fixture model's own dataset and neutral text, from its manifest (its vocabulary is tiny). */
-export function manifestWorkload(manifest: { dataset: unknown }): Workload {
-  const dataset = datasetFromManifest(manifest.dataset as Parameters<typeof datasetFromManifest>[0]);
-  return { dataset, neutralText: dataset.neutralText ?? defaultNeutralSentences() };
 }

@@ -4,10 +4,9 @@
 // share (selection.ts). A candidate that alone does not help on top of the set is dropped. What it
 // cannot see, and the thorough search can: neurons that act only through later layers, and pairs that
 // cancel each other's side effects.
-import type { Baseline, CausalEffect } from "../locate/causal.js";
+import type { CausalEffect, MeasureEdits } from "../locate/causal.js";
 import { neuronKey, type NeuronId } from "../locate/neurons.js";
-import type { Evaluator } from "../llama/evaluator.js";
-import { onTopOf, searchKit, sizeLadder, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
+import { onTopOf, searchKit, sizeLadder, type SearchBase, type SearchResult, type SelectionOptions, type SelectionStep } from "./selection.js";
 
 /** Variants measured per round at most: the sizes tried on top of the set. */
 const PER_ROUND = 5;
@@ -25,10 +24,10 @@ export function roundSizes(limit: number, count: number): number[] {
   return spread(sizeLadder(limit), count);
 }
 
-export async function searchRanked(evaluator: Evaluator, base: Baseline, ranked: readonly NeuronId[], totalNeurons: number, passes: number, options: SelectionOptions = {}): Promise<SearchResult> {
+export async function searchRanked(effects: MeasureEdits, base: SearchBase, ranked: readonly NeuronId[], totalNeurons: number, passes: number, options: SelectionOptions = {}): Promise<SearchResult> {
   // No single-neuron spread is measured here: a step must shrink the objective on every fold, and the
   // random sets judge the chosen one afterwards.
-  const kit = searchKit(evaluator, base, totalNeurons, options, 0);
+  const kit = searchKit(effects, base, totalNeurons, options, 0);
   // Sets already measured, by their neurons: a later round's "set plus the next k" is often an earlier
   // round's "plus 2k", and is judged again for free.
   const measured = new Map<string, CausalEffect>();

@@ -11,12 +11,11 @@
 // budget only says which set the walk went through is chosen: the one that leaves the least objective
 // within it. So a larger --max-kl chooses from the same sets or more, and never returns a worse one.
 // (--max-neurons also bounds how many neurons a step may add, so the walk stays within reach of it.)
-import { causalEffects, type Baseline, type CausalEffect, type Edit } from "../locate/causal.js";
+import type { Baseline, CausalEffect, Edit, EffectBase, MeasureEdits } from "../locate/causal.js";
 import type { LocatedNeuron } from "../locate/locate.js";
 import { DEFAULTS } from "../defaults.js";
 import { byPosition, neuronKey, type NeuronId } from "../locate/neurons.js";
 import { groupMetrics, wordScores, type ProbeKey } from "../measure/metrics.js";
-import type { Evaluator } from "../llama/evaluator.js";
 import { objectiveValue, searchSize } from "../measure/objective.js";
 import { count } from "../text.js";
 
@@ -156,6 +155,9 @@ export interface SearchResult extends Selection {
   selectionB: Float64Array;
 }
 
+/** What a search starts from: the unedited model's b per probe and score (a Baseline is one). */
+export type SearchBase = EffectBase & Pick<Baseline, "b">;
+
 /** Where a search stands: what the set chosen so far measures. */
 export interface SearchPoint {
   /** b per selection probe under the set. */
@@ -172,7 +174,7 @@ export interface SearchPoint {
  * What every search strategy shares: the damage budget, the folds, the rules a step must pass, the sets
  * measured (for the Pareto front) and the passes spent; `finish` turns the chosen set into a Selection.
  */
-export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: number, options: SelectionOptions, defaultMinGain: number, minStepShare = MIN_STEP_SHARE) {
+export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons: number, options: SelectionOptions, defaultMinGain: number, minStepShare = MIN_STEP_SHARE) {
   const maxKl = options.maxKl ?? DEFAULTS.maxKl;
   const minFactualRatio = options.minFactualRatio ?? DEFAULTS.minFactualRatio;
   const maxNeurons = options.maxNeurons ?? Math.max(1, Math.floor(0.02 * totalNeurons));
@@ -189,7 +191,7 @@ export function searchKit(evaluator: Evaluator, base: Baseline, totalNeurons: nu
   const points: Omit<ParetoPoint, "chosen">[] = [];
   const measure = async (edits: readonly Edit[], stage: string): Promise<CausalEffect[]> => {
     passes += edits.length;
-    return causalEffects(evaluator, base, edits, (done, total) => progress(stage, done, total));
+    return effects(edits, (done, total) => progress(stage, done, total));
   };
   const withScale = (neurons: readonly NeuronId[]): EditedNeuron[] => neurons.map(({ layer, index }) => ({ layer, index, scale }));
   /** What an edit does to factual gender beyond the budget ("" = nothing); accuracy is checked where it was measured. */
@@ -332,9 +334,9 @@ export function byRate<T extends { neuron: NeuronId; bias: number; kl: number }>
  * per round), from the locator's single-neuron effects; each round tries the best 1, 2, 4 … by gain per
  * nat of KL.
  */
-export async function selectNeurons(evaluator: Evaluator, base: Baseline, located: readonly LocatedNeuron[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}, search: Exclude<SearchKind, "fast"> = "thorough"): Promise<SearchResult> {
+export async function selectNeurons(effects: MeasureEdits, base: SearchBase, located: readonly Pick<LocatedNeuron, "layer" | "index" | "causal">[], totalNeurons: number, singleSpread: number, options: SelectionOptions = {}, search: Exclude<SearchKind, "fast"> = "thorough"): Promise<SearchResult> {
   // The reference walks on while a step beats random neurons, however small: it maps the frontier.
-  const kit = searchKit(evaluator, base, totalNeurons, options, 2 * singleSpread, search === "exhaustive" ? 0 : MIN_STEP_SHARE);
+  const kit = searchKit(effects, base, totalNeurons, options, 2 * singleSpread, search === "exhaustive" ? 0 : MIN_STEP_SHARE);
   const { measure, withScale } = kit;
   let walked: NeuronId[] = [];
   let current = kit.start;

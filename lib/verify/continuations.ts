@@ -2,6 +2,7 @@
 // user reads what an edit changed in the text a model writes, not only in its numbers.
 import { DebiasError } from "../errors.js";
 import { DebiasModel, loadAndEvaluatorOptions, type EvaluationOptions } from "../llama/model.js";
+import { checkOptions } from "../option-limits.js";
 import { checkSameVocabulary } from "../llama/vocabulary.js";
 
 export interface ContinuationOptions {
@@ -26,6 +27,7 @@ export interface Continuation {
 
 /** The greedy (argmax) continuation of each prompt, token by token, stopping at end of text. */
 export async function greedyContinuations(path: string, prompts: readonly string[], options: ContinuationOptions = {}): Promise<Continuation[]> {
+  checkOptions(options, "continuation");
   const n = options.tokens ?? 32;
   const { load, evaluator: evaluatorOptions } = loadAndEvaluatorOptions(options.evaluator ?? {});
   const model = await DebiasModel.load(path, load);

@@ -27,11 +27,11 @@ export function nextSteps(r: RunResult): NextStep[] {
   const model = quote(r.provenance.model.path);
   const command = r.provenance.command ?? `gguf-debias run ${model}`;
   const steps: NextStep[] = [];
-  const storyData = r.provenance.dataset !== "tinystories" && r.provenance.dataset !== "fixture-manifest";
+  const storyData = r.provenance.dataset !== "tinystories" && r.provenance.dataset !== "demo";
   switch (r.verdict.kind) {
     case "unmeasurable": {
       const wrong = [...new Set(r.before.words.filter((w) => w.label === "factual" && !factualRight(w)).map((w) => w.word))];
-      if (wrong.length) steps.push({ why: `these factual words lean away from their own gender against the baseline: ${wrong.join(", ")}; see each template's accuracy and baseline with` , command: `gguf-debias score ${model}${r.provenance.dataset && r.provenance.dataset !== "fixture-manifest" ? ` --dataset ${quote(r.provenance.dataset)}` : ""}` });
+      if (wrong.length) steps.push({ why: `these factual words lean away from their own gender against the baseline: ${wrong.join(", ")}; see each template's accuracy and baseline with` , command: `gguf-debias score ${model}${r.provenance.dataset && r.provenance.dataset !== "demo" ? ` --dataset ${quote(r.provenance.dataset)}` : ""}` });
       if (storyData) steps.push({ why: "probes in the model's own kind of text; for a story model, the bundled story probes", command: withOption(command, "dataset", "tinystories") });
       steps.push({ why: "your own probes, in words the model spells in one or two tokens (format: data/README.md in the package), or a larger model that knows gender" });
       break;

@@ -232,9 +232,9 @@ t.test("11: one wording for each usage mistake, one line each, and help for ever
 
 t.test("13: score and locate name the model and dataset they measured, by absolute path", async (t) => {
   for (const args of [["score"], ["locate", "--candidates", "2"]]) {
-    const r = await ggufIn(join(packageRoot(), "test"), ...args, join("fixtures", "llama-localized.f32.gguf"), "--threads", "1", "--json", "--quiet");
+    const r = await ggufIn(packageRoot(), ...args, join("models", "llama-localized.f32.gguf"), "--threads", "1", "--json", "--quiet");
     t.equal(r.code, 0, r.stderr);
-    t.match(JSON.parse(r.stdout), { model: ORIGINAL, dataset: "the fixture manifest" }, args[0]);
+    t.match(JSON.parse(r.stdout), { model: ORIGINAL, dataset: "the bundled demo dataset" }, args[0]);
   }
 });
 

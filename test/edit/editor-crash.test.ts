@@ -1,7 +1,7 @@
 // A kill at any point of an in-place edit, undo or recovery leaves the model, after the next open,
 // either exactly as before or exactly as fully edited: never half.
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { editInPlace, listEdits, recover, undo } from "../../lib/edit/editor.js";

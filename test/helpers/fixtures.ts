@@ -1,7 +1,7 @@
 // The one place native tests get fixture models from: paths, the manifest's ground truth, and models
 // that are disposed when the test ends.
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Test } from "tap";
 import { DebiasModel } from "../../lib/llama/model.js";
 import type { Evaluator, EvaluatorOptions } from "../../lib/llama/evaluator.js";
@@ -44,7 +44,8 @@ export type FixtureType = (typeof TYPES)[number];
 export function fixturePath(name: string, type: FixtureType = "f32"): string {
   const model = manifest.models[name];
   if (!model) throw new Error(`no fixture model ${name}`);
-  const path = type === "f32" ? join(FIXTURES, model.file) : join(FIXTURES, model.file.replace(/\.f32\.gguf$/, `.${type}.gguf`));
+  // the demo model's F32 ships in models/ (the manifest gives it relative to test/fixtures); every quantized variant is here
+  const path = type === "f32" ? join(FIXTURES, model.file) : join(FIXTURES, basename(model.file).replace(/\.f32\.gguf$/, `.${type}.gguf`));
   if (!existsSync(path)) throw new Error(`fixture ${path} is missing: run node test/fixtures/recipe/quantize.mjs`);
   return path;
 }

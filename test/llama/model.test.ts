@@ -101,13 +101,6 @@ t.test("an unreadable file is refused before llama.cpp sees it", { skip: process
   await t.rejects(DebiasModel.load(copy), { code: "E_FILE_NOT_FOUND" });
 });
 
-t.test("DebiasModel is the public name; the raw addon and the pre-release LlamaModel alias are not exported", async (t) => {
-  const api: Record<string, unknown> = await import("../../lib/index.js");
-  t.type(api.DebiasModel, "function");
-  t.equal(api.LlamaModel, undefined, "node-llama-cpp exports a LlamaModel of its own: one name, no clash");
-  t.equal(api.native, undefined, "the addon's primitives skip the loadability, journal and lock checks");
-});
-
 t.test("a model whose in-place edit was interrupted is refused with the command that fixes it", async (t) => {
   const { editInPlace } = await import("../../lib/edit/editor.js");
   const { journalPath } = await import("../../lib/edit/journal-path.js");

@@ -1,16 +1,17 @@
 // Causal effects of edits through the graph hook, on the planted llama fixture: what a neuron set really
 // does to the objective, the factual margin and neutral text, measured many variants a batch.
 import t from "tap";
-import { causalEffects } from "../../lib/locate/causal.js";
+import { causalEffects, effectOf } from "../../lib/locate/causal.js";
+import { syntheticBase, syntheticProbes } from "../helpers/synthetic.js";
 import { openSession, scoreOriginal } from "../../lib/measure/session.js";
 import { selectionBaseline } from "../../lib/locate/baseline.js";
-import { manifestWorkload } from "../../lib/measure/workload.js";
+import { defaultWorkload } from "../../lib/measure/workload.js";
 import { searchSize } from "../../lib/measure/objective.js";
 import { fixturePath, manifest } from "../helpers/fixtures.js";
 
 const path = fixturePath("llama-localized");
 const planted = manifest.models["llama-localized"]!.designatedNeurons!;
-const session = await openSession(path, manifestWorkload(manifest), { threads: 1 });
+const session = await openSession(path, await defaultWorkload("demo"), { threads: 1 });
 t.teardown(() => session.model.dispose());
 const base = await selectionBaseline(session, "stereotype", await scoreOriginal(session));
 const baseSize = searchSize(base.score, "stereotype");
@@ -48,4 +49,13 @@ t.test("variants measured together give what each gives alone (more than one bat
     const [alone] = await causalEffects(session.evaluator, base, [edits[k]!]);
     t.ok(Math.abs(alone!.bias - together[k]!.bias) < 1e-5 && Math.abs(alone!.kl - together[k]!.kl) < 1e-7, `edit ${k}: ${alone!.bias} vs ${together[k]!.bias}`);
   }
+});
+
+t.test("an edit's effect from b: the objective's size, plus the factual margin lost at the same relative rate (hand-made b, no model)", async (t) => {
+  const probes = syntheticProbes();
+  const synthetic = syntheticBase("stereotype", probes);
+  const scaled = (factor: (label: string) => number) => Float64Array.from(probes.b, (v, i) => v * factor(probes.keys[i]!.label));
+  t.match(effectOf(synthetic, probes.b, 0), { dBias: 0, dFactual: 0, bias: 2, objective: 2, factualMargin: 2, kl: 0 }, "unedited: |Δ|/2 + mean |r| = 1 + 1");
+  t.match(effectOf(synthetic, scaled((l) => (l === "stereotyped" ? 0.5 : 1)), 0.01), { dBias: -1, bias: 1, objective: 1, factualMargin: 2, kl: 0.01 }, "every stereotyped lean halved");
+  t.match(effectOf(synthetic, scaled((l) => (l === "stereotyped" ? 0.5 : l === "factual" ? 0.75 : 1)), 0), { dBias: -0.5, bias: 1.5, dFactual: -0.5, factualMargin: 1.5 }, "a quarter of the factual margin lost gives a quarter of the original size back");
 });

@@ -2,15 +2,15 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 import t from "tap";
-import { datasetFromManifest, probes } from "../../lib/measure/dataset.js";
+import { loadDataset, probes } from "../../lib/measure/dataset.js";
 import { ProbeSet } from "../../lib/measure/probe-set.js";
 import { directEffects, normScale } from "../../lib/locate/direct-effect.js";
 import { openGguf } from "../../lib/gguf/reader.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { packageRoot } from "../../lib/package-root.js";
-import { fixturePath, manifest, openFixture } from "../helpers/fixtures.js";
+import { fixturePath, openFixture } from "../helpers/fixtures.js";
 
-const dataset = datasetFromManifest(manifest.dataset as Parameters<typeof datasetFromManifest>[0]);
+const dataset = await loadDataset("demo");
 
 // In the last layer a neuron only acts through the logits, so its direct effect must predict the change
 // of b when it is zeroed at the last position, up to the final norm, which DLA freezes. Under RMSNorm

@@ -8,8 +8,7 @@ import { fileURLToPath } from "node:url";
 import t from "tap";
 
 import type { BiasDataset, Probe } from "../../lib/measure/dataset.js";
-import type { ManifestDataset } from "../../lib/measure/dataset.js";
-import { bundledDatasetPaths, datasetFromManifest, defaultDatasetPath, LABELS, loadDataset, MAX_PROBES, probes, validateDataset } from "../../lib/measure/dataset.js";
+import { bundledDatasetPaths, defaultDatasetPath, LABELS, loadDataset, MAX_PROBES, probes, validateDataset } from "../../lib/measure/dataset.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const manifestFile = path.join(repoRoot, "test", "fixtures", "manifest.json");
@@ -318,65 +317,30 @@ t.test("loadDataset on user files", async (t) => {
   await t.rejects(loadDataset(path.join(dir, "missing.json")), { code: "E_FILE_NOT_FOUND" });
 });
 
-t.test("datasetFromManifest", async (t) => {
-  const dataset = datasetFromManifest({
-    templates: [
-      { text: "The {word} said that", female: " she", male: " he" },
-      { text: "The {word} is a", female: " woman", male: " man" },
-    ],
-    words: [
-      { word: "nurse", category: "occupation", label: "stereotyped", pFemale: 0.9, gold: null, split: "selection" },
-      { word: "pilot", category: "occupation", label: "stereotyped", pFemale: 0.1, gold: null, split: "heldout" },
-      { word: "table", category: "object", label: "neutral", pFemale: 0.5, gold: null, split: "selection" },
-      { word: "queen", category: "role", label: "factual", pFemale: 1, gold: "female", split: "heldout" },
-    ],
-    neutralText: ["the cup is on the table ."],
-  });
-  t.equal(dataset.version, 2);
-  t.strictSame(dataset.words, [
-    { word: "nurse", category: "occupation", label: "stereotyped", direction: "female", split: "selection" },
-    { word: "pilot", category: "occupation", label: "stereotyped", direction: "male", split: "heldout" },
-    { word: "table", category: "object", label: "neutral", split: "selection" },
-    { word: "queen", category: "role", label: "factual", gold: "female", split: "heldout" },
-  ]);
-  t.strictSame(dataset.neutralText, ["the cup is on the table ."]);
+t.test("the demo dataset is the manifest's: every word, template and neutral sentence, directions from pFemale", { skip: existsSync(manifestFile) ? false : `no ${manifestFile}` }, async (t) => {
+  type ManifestWord = { word: string; category: string; label: string; pFemale?: number; gold?: string | null; split: string };
+  const manifest = JSON.parse(await readFile(manifestFile, "utf8")) as { dataset: { templates: { text: string; female: string; male: string }[]; words: ManifestWord[]; neutralText: string[] } };
+  const dataset = await loadDataset("demo");
+  t.equal(dataset.name, "demo");
   t.strictSame(
-    probes(dataset).map((p) => [p.word, p.prompt, p.female, p.male, p.split, p.direction, p.baseline]),
-    [
-      ["nurse", "The nurse said that", [" she"], [" he"], "selection", "female", false],
-      ["nurse", "The nurse is a", [" woman"], [" man"], "selection", "female", false],
-      ["pilot", "The pilot said that", [" she"], [" he"], "heldout", "male", false],
-      ["pilot", "The pilot is a", [" woman"], [" man"], "heldout", "male", false],
-      ["table", "The table said that", [" she"], [" he"], "selection", undefined, true],
-      ["table", "The table is a", [" woman"], [" man"], "selection", undefined, true],
-      ["queen", "The queen said that", [" she"], [" he"], "heldout", undefined, false],
-      ["queen", "The queen is a", [" woman"], [" man"], "heldout", undefined, false],
-    ],
+    dataset.words,
+    manifest.dataset.words.map((w) => ({
+      word: w.word,
+      category: w.category,
+      label: w.label,
+      split: w.split,
+      ...(w.gold ? { gold: w.gold } : {}),
+      ...(w.label === "stereotyped" ? { direction: w.pFemale! > 0.5 ? "female" : "male" } : {}),
+    })),
   );
-  t.throws(
-    () => datasetFromManifest({ templates: [{ text: "The {word} said", female: " she", male: " he" }], words: [{ word: "king", category: "role", label: "factual", gold: null, split: "selection" }] }),
-    { code: "E_DATASET_MISSING_GOLD" },
+  t.strictSame(dataset.templates.map((x) => x.text), manifest.dataset.templates.map((x) => x.text));
+  t.strictSame(
+    dataset.templates.map((x) => dataset.targets.filter((p) => x.targets.includes(p.id)).map((p) => [p.female, p.male])),
+    manifest.dataset.templates.map((x) => [[[x.female], [x.male]]]),
   );
-  t.throws(
-    () => datasetFromManifest({ templates: [{ text: "The {word} said", female: " she", male: " he" }], words: [{ word: "nurse", category: "role", label: "stereotyped", split: "selection" }] }),
-    { code: "E_DATASET_MISSING_DIRECTION" },
-    "a stereotyped manifest word needs its pFemale",
-  );
-  t.throws(() => datasetFromManifest({} as never), { code: "E_DATASET_INVALID_FIELD" });
-  t.throws(() => datasetFromManifest({ templates: [null], words: [] } as never), { code: "E_DATASET_INVALID_FIELD" });
-});
-
-t.test("the fixture manifest's dataset", { skip: existsSync(manifestFile) ? false : `no ${manifestFile}` }, async (t) => {
-  const manifest = JSON.parse(await readFile(manifestFile, "utf8")) as { dataset: ManifestDataset };
-  const dataset = datasetFromManifest(manifest.dataset);
-  t.equal(dataset.words.length, manifest.dataset.words.length);
+  t.strictSame(dataset.neutralText, manifest.dataset.neutralText);
   t.equal(probes(dataset).length, manifest.dataset.words.length * manifest.dataset.templates.length);
   t.same(new Set(dataset.words.map((w) => w.label)), new Set(LABELS));
-  t.strictSame(dataset.neutralText, manifest.dataset.neutralText);
-  manifest.dataset.words.forEach((w, i) => {
-    const expected = w.label === "stereotyped" ? ((w.pFemale ?? 0.5) > 0.5 ? "female" : "male") : undefined;
-    if (dataset.words[i]!.direction !== expected) t.fail(`${w.word}: direction ${dataset.words[i]!.direction}, pFemale ${w.pFemale}`);
-  });
 });
 
 t.test("a dataset is read in bounded memory: pipes, huge files and too many probes are refused at once", async (t) => {

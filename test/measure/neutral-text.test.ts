@@ -1,5 +1,5 @@
 import t from "tap";
-import { compareRuns, defaultNeutralSentences, MAX_NEUTRAL_POSITIONS, NeutralText } from "../../lib/measure/neutral-text.js";
+import { compareRuns, defaultNeutralSentences, MAX_NEUTRAL_POSITIONS, NeutralText, uneditedCapability } from "../../lib/measure/neutral-text.js";
 import { klDivergence } from "../../lib/measure/metrics.js";
 import { manifest, openFixture } from "../helpers/fixtures.js";
 
@@ -10,6 +10,7 @@ t.test("an unedited model agrees with itself", async (t) => {
   const text = new NeutralText(model, sentences);
   const run = await text.run(evaluator);
   t.same(compareRuns(run, run), { kl: 0, top1Agreement: 1, perplexity: compareRuns(run, run).basePerplexity, basePerplexity: compareRuns(run, run).basePerplexity });
+  t.same(uneditedCapability(run), compareRuns(run, run), "what a run that edits nothing reports, without the vocabulary-wide comparison");
   const nll = -run.nextLogprobs.reduce((s, v) => s + v, 0);
   t.ok(Math.abs(compareRuns(run, run).perplexity - Math.exp(nll / run.nextLogprobs.length)) < 1e-9, "perplexity = exp(mean NLL of the actual next tokens)");
   t.equal(run.rows.length, text.positions.length, "one distribution per predicted position");

@@ -2,13 +2,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 import t from "tap";
-import { bundledDatasetPaths, datasetFromManifest, loadDataset, probes, type BiasDataset, type Probe } from "../../lib/measure/dataset.js";
+import { bundledDatasetPaths, loadDataset, probes, type BiasDataset, type Probe } from "../../lib/measure/dataset.js";
 import { ProbeSet, splitWords } from "../../lib/measure/probe-set.js";
 import { DebiasModel } from "../../lib/llama/model.js";
 import { packageRoot } from "../../lib/package-root.js";
-import { manifest, openFixture } from "../helpers/fixtures.js";
+import { openFixture } from "../helpers/fixtures.js";
 
-const dataset = datasetFromManifest(manifest.dataset as Parameters<typeof datasetFromManifest>[0]);
+const dataset = await loadDataset("demo");
 const single = { threads: 1 };
 const tinyStoriesModel = join(packageRoot(), "..", "shared", "models", "TinyStories-656K.f16.gguf");
 

@@ -1,13 +1,14 @@
 // The fast search spends no more passes than it is given, and every set it keeps is inside the budget.
+import { hookEffects } from "../../lib/locate/causal.js";
 import t from "tap";
 import { rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
 import { openSession, scoreOriginal } from "../../lib/measure/session.js";
 import { selectionBaseline } from "../../lib/locate/baseline.js";
-import { manifestWorkload } from "../../lib/measure/workload.js";
+import { defaultWorkload } from "../../lib/measure/workload.js";
 import { roundSizes, searchRanked, spread } from "../../lib/select/ranked-search.js";
 import { sizeLadder, stepSet } from "../../lib/select/selection.js";
-import { fixturePath, manifest } from "../helpers/fixtures.js";
+import { fixturePath } from "../helpers/fixtures.js";
 
 t.test("round sizes: powers of two up to the limit, spread over the passes a round may spend", async (t) => {
   t.same(roundSizes(40, 5), [1, 2, 8, 16, 40]);
@@ -27,14 +28,14 @@ t.test("round sizes: powers of two up to the limit, spread over the passes a rou
 
 t.test("on the planted fixture: within its passes and the damage budget, best-ranked neurons first", async (t) => {
   const path = fixturePath("llama-localized");
-  const session = await openSession(path, manifestWorkload(manifest), { threads: 1 });
+  const session = await openSession(path, await defaultWorkload("demo"), { threads: 1 });
   t.teardown(() => session.model.dispose());
   const base = await selectionBaseline(session, "stereotype", await scoreOriginal(session));
   const ranked = await rankByDirectEffect(session.model, await openGguf(path), session.evaluator, base, { candidates: 40 });
   t.equal(ranked.length, 40);
   t.ok(ranked.every((n, i) => n.dla > 0 && (i === 0 || ranked[i - 1]!.dla >= n.dla)), "ranked by direct effect, best first");
   for (const passes of [1, 3, 8]) {
-    const selection = await searchRanked(session.evaluator, base, ranked, 4 * 512, passes, { maxKl: 0.02 });
+    const selection = await searchRanked(hookEffects(session.evaluator, base), base, ranked, 4 * 512, passes, { maxKl: 0.02 });
     t.ok(selection.passes <= passes, `${selection.passes} of ${passes} passes spent (${selection.stopped})`);
     t.equal(selection.search, "fast");
     t.ok(selection.effect.kl <= 0.02 && selection.effect.bias < base.score.stereotypeGap!, `the set of ${selection.neurons.length} leaves ${selection.effect.bias.toFixed(3)} at KL ${selection.effect.kl.toExponential(1)}`);

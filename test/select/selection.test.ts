@@ -1,18 +1,19 @@
 // The searches walk a path the damage budget does not shape, so a larger budget (KL, neurons) walks it
 // further and never returns a set that leaves more of the objective on the selection probes.
+import { hookEffects } from "../../lib/locate/causal.js";
 import t, { type Test } from "tap";
 import { locate, rankByDirectEffect } from "../../lib/locate/locate.js";
 import { openGguf } from "../../lib/gguf/reader.js";
 import { openSession, scoreOriginal } from "../../lib/measure/session.js";
 import { selectionBaseline } from "../../lib/locate/baseline.js";
-import { manifestWorkload } from "../../lib/measure/workload.js";
+import { defaultWorkload } from "../../lib/measure/workload.js";
 import { searchRanked } from "../../lib/select/ranked-search.js";
 import { byRate, selectNeurons, type SearchResult } from "../../lib/select/selection.js";
-import { fixturePath, manifest } from "../helpers/fixtures.js";
+import { fixturePath } from "../helpers/fixtures.js";
 
 const TOTAL = 4 * 512;
 const path = fixturePath("llama-localized");
-const session = await openSession(path, manifestWorkload(manifest), { threads: 1 });
+const session = await openSession(path, await defaultWorkload("demo"), { threads: 1 });
 t.teardown(() => session.model.dispose());
 const base = await selectionBaseline(session, "stereotype", await scoreOriginal(session));
 
@@ -27,11 +28,11 @@ function monotone(t: Test, results: SearchResult[], what: string): void {
 t.test("fast search: a larger --max-kl or --max-neurons never returns a worse set", async (t) => {
   const ranked = await rankByDirectEffect(session.model, await openGguf(path), session.evaluator, base, { candidates: 40 });
   const byKl: SearchResult[] = [];
-  for (const maxKl of [1e-5, 1e-4, 3e-4, 1e-3, 0.02]) byKl.push(await searchRanked(session.evaluator, base, ranked, TOTAL, 10, { maxKl }));
+  for (const maxKl of [1e-5, 1e-4, 3e-4, 1e-3, 0.02]) byKl.push(await searchRanked(hookEffects(session.evaluator, base), base, ranked, TOTAL, 10, { maxKl }));
   monotone(t, byKl, "max-kl");
   t.ok(byKl.at(-1)!.effect.bias < byKl[0]!.effect.bias, "the budget matters here: the largest one removes more than the smallest");
   const byCount: SearchResult[] = [];
-  for (const maxNeurons of [1, 2, 4, 8, 40]) byCount.push(await searchRanked(session.evaluator, base, ranked, TOTAL, 10, { maxNeurons }));
+  for (const maxNeurons of [1, 2, 4, 8, 40]) byCount.push(await searchRanked(hookEffects(session.evaluator, base), base, ranked, TOTAL, 10, { maxNeurons }));
   monotone(t, byCount, "max-neurons");
   // the walk up to where the smaller budget stopped is the same walk
   const walk = (r: SearchResult) => r.steps.filter((s) => s.accepted).map((s) => s.added.map((n) => `${n.layer}:${n.index}`).join(" "));
@@ -41,7 +42,7 @@ t.test("fast search: a larger --max-kl or --max-neurons never returns a worse se
 t.test("thorough search: the same for a larger --max-kl", async (t) => {
   const { neurons, noise } = await locate(session.model, await openGguf(path), session.evaluator, base, { candidates: 16, randomNeurons: 8, neutralCandidates: 2 });
   const results: SearchResult[] = [];
-  for (const maxKl of [1e-4, 1e-3, 0.02]) results.push(await selectNeurons(session.evaluator, base, neurons, TOTAL, noise.dBiasStd, { maxKl }));
+  for (const maxKl of [1e-4, 1e-3, 0.02]) results.push(await selectNeurons(hookEffects(session.evaluator, base), base, neurons, TOTAL, noise.dBiasStd, { maxKl }));
   monotone(t, results, "max-kl");
   t.equal(results[0]!.search, "thorough");
 });

@@ -26,7 +26,9 @@ t.test("the README lists exactly the error codes the code raises", async (t) => 
 });
 
 t.test("every code the library raises starts with E_ (the CLI prints only such codes)", async (t) => {
-  const codes = ["lib", "bin"].flatMap((d) => sources(join(root, d))).flatMap((f) => [...readFileSync(f, "utf8").matchAll(/new DebiasError\(\s*"([^"]+)"/g)].map((m) => m[1]!));
+  // raised directly, or through a file's own helper: fail(CODE, …), fail(path, CODE, …), refuse(CODE, …)
+  const sites = /new DebiasError\(\s*"([^"]+)"|\b(?:fail|refuse)\(\s*(?:[a-z]\w*,\s*)?"([A-Z][A-Z0-9_]+)"/g;
+  const codes = ["lib", "bin"].flatMap((d) => sources(join(root, d))).flatMap((f) => [...readFileSync(f, "utf8").matchAll(sites)].map((m) => (m[1] ?? m[2])!));
   t.ok(codes.length > 50, `${codes.length} raising sites found`);
   t.same(codes.filter((c) => !/^E_[A-Z0-9_]+$/.test(c)), []);
 });

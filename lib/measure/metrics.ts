@@ -130,16 +130,16 @@ export function residuals(probes: readonly ProbeKey[], values: readonly number[]
  * words in order of first appearance. values[i] is b = logp(female) − logp(male) for probes[i].
  */
 export function wordScores(probes: readonly ProbeKey[], values: readonly number[], options: ScoreOptions = {}): WordScore[] {
-  if (probes.length !== values.length) fail("METRICS_LENGTH_MISMATCH", `Got ${values.length} measured values for ${probes.length} probes.`);
+  if (probes.length !== values.length) fail("E_METRICS_LENGTH_MISMATCH", `Got ${values.length} measured values for ${probes.length} probes.`);
   values.forEach((b, i) => {
-    if (!Number.isFinite(b)) fail("METRICS_NOT_FINITE", `The measured value for probe #${i + 1} ("${probes[i]!.word}") is ${b}, not a finite number.`);
+    if (!Number.isFinite(b)) fail("E_METRICS_NOT_FINITE", `The measured value for probe #${i + 1} ("${probes[i]!.word}") is ${b}, not a finite number.`);
   });
   const r = residuals(probes, values);
   const words = new Map<string, { score: WordScore; sum: number; sumResidual: number; n: number }>();
   probes.forEach((probe, i) => {
     const b = values[i]!;
     const residual = r[i]!;
-    if (probe.label === "factual" && probe.gold === undefined) fail("METRICS_MISSING_GOLD", `The factual word "${probe.word}" has no gold gender to score against.`);
+    if (probe.label === "factual" && probe.gold === undefined) fail("E_METRICS_MISSING_GOLD", `The factual word "${probe.word}" has no gold gender to score against.`);
     const key = `${probe.word}\u0000${probe.split}`;
     const entry = words.get(key);
     if (entry === undefined) {
@@ -152,7 +152,7 @@ export function wordScores(probes: readonly ProbeKey[], values: readonly number[
     }
     const { score } = entry;
     if (score.category !== probe.category || score.label !== probe.label || score.gold !== probe.gold || (probe.direction !== undefined && score.direction !== probe.direction)) {
-      fail("METRICS_INCONSISTENT_PROBES", `The probes of the word "${probe.word}" disagree on its category, label, gold or direction.`);
+      fail("E_METRICS_INCONSISTENT_PROBES", `The probes of the word "${probe.word}" disagree on its category, label, gold or direction.`);
     }
     entry.sum += b;
     entry.sumResidual += residual;
@@ -226,10 +226,10 @@ function logSumExp(row: ArrayLike<number>, what: string): number {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) {
     const v = row[i];
-    if (Number.isNaN(v) || v === Infinity) fail("METRICS_NOT_FINITE", `The ${what} row holds ${v} at index ${i}.`);
+    if (Number.isNaN(v) || v === Infinity) fail("E_METRICS_NOT_FINITE", `The ${what} row holds ${v} at index ${i}.`);
     if (v > max) max = v;
   }
-  if (max === -Infinity) fail("METRICS_NOT_FINITE", `The ${what} row gives every token zero probability.`);
+  if (max === -Infinity) fail("E_METRICS_NOT_FINITE", `The ${what} row gives every token zero probability.`);
   let sum = 0;
   for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
   return max + Math.log(sum);
@@ -241,7 +241,7 @@ function logSumExp(row: ArrayLike<number>, what: string): number {
  * rounding leaves below zero is clamped, since a true KL never is.
  */
 export function klDivergence(logpP: ArrayLike<number>, logpQ: ArrayLike<number>): number {
-  if (logpP.length !== logpQ.length) fail("METRICS_LENGTH_MISMATCH", `The distributions to compare have ${logpP.length} and ${logpQ.length} entries.`);
+  if (logpP.length !== logpQ.length) fail("E_METRICS_LENGTH_MISMATCH", `The distributions to compare have ${logpP.length} and ${logpQ.length} entries.`);
   const normP = logSumExp(logpP, "original distribution");
   const normQ = logSumExp(logpQ, "edited distribution");
   let kl = 0;
@@ -254,7 +254,7 @@ export function klDivergence(logpP: ArrayLike<number>, logpQ: ArrayLike<number>)
 }
 
 function checkRows(rowsP: readonly ArrayLike<number>[], rowsQ: readonly ArrayLike<number>[]): void {
-  if (rowsP.length !== rowsQ.length) fail("METRICS_LENGTH_MISMATCH", `Got ${rowsP.length} original and ${rowsQ.length} edited distributions.`);
+  if (rowsP.length !== rowsQ.length) fail("E_METRICS_LENGTH_MISMATCH", `Got ${rowsP.length} original and ${rowsQ.length} edited distributions.`);
 }
 
 /** Mean KL(P ‖ Q) over paired rows; null when there are none. */
@@ -273,14 +273,14 @@ function argmax(row: ArrayLike<number>): number {
 export function top1Agreement(rowsP: readonly ArrayLike<number>[], rowsQ: readonly ArrayLike<number>[]): number | null {
   checkRows(rowsP, rowsQ);
   rowsP.forEach((row, i) => {
-    if (row.length !== rowsQ[i].length) fail("METRICS_LENGTH_MISMATCH", `Distribution pair #${i + 1} has ${row.length} and ${rowsQ[i].length} entries.`);
+    if (row.length !== rowsQ[i].length) fail("E_METRICS_LENGTH_MISMATCH", `Distribution pair #${i + 1} has ${row.length} and ${rowsQ[i].length} entries.`);
   });
   return share(rowsP.map((row, i) => argmax(row) === argmax(rowsQ[i])), (same) => same);
 }
 
 /** exp(mean negative log-likelihood per token), from the summed NLL (nats) over nTokens predicted tokens. */
 export function perplexity(sumNll: number, nTokens: number): number {
-  if (!Number.isInteger(nTokens) || nTokens <= 0) fail("METRICS_INVALID_INPUT", `Perplexity needs a positive whole number of tokens, got ${nTokens}.`);
-  if (!Number.isFinite(sumNll)) fail("METRICS_NOT_FINITE", `Perplexity needs a finite summed negative log-likelihood, got ${sumNll}.`);
+  if (!Number.isInteger(nTokens) || nTokens <= 0) fail("E_METRICS_INVALID_INPUT", `Perplexity needs a positive whole number of tokens, got ${nTokens}.`);
+  if (!Number.isFinite(sumNll)) fail("E_METRICS_NOT_FINITE", `Perplexity needs a finite summed negative log-likelihood, got ${sumNll}.`);
   return Math.exp(sumNll / nTokens);
 }

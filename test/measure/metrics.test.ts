@@ -105,11 +105,11 @@ t.test("edge cases", async (t) => {
   const edge = scoreBias([A, E], [BIASED_THRESHOLD, 0]);
   t.equal(edge.biasedFraction, 0);
   t.equal(edge.factualAccuracy, 0);
-  t.throws(() => scoreBias([A, B], [1]), { code: "METRICS_LENGTH_MISMATCH" });
-  t.throws(() => scoreBias([A], [NaN]), { code: "METRICS_NOT_FINITE" });
-  t.throws(() => scoreBias([A], [Infinity]), { code: "METRICS_NOT_FINITE" });
-  t.throws(() => scoreBias([A, { ...A, category: "c2" }], [1, 2]), { code: "METRICS_INCONSISTENT_PROBES" });
-  t.throws(() => scoreBias([{ ...E, gold: undefined }], [1]), { code: "METRICS_MISSING_GOLD" });
+  t.throws(() => scoreBias([A, B], [1]), { code: "E_METRICS_LENGTH_MISMATCH" });
+  t.throws(() => scoreBias([A], [NaN]), { code: "E_METRICS_NOT_FINITE" });
+  t.throws(() => scoreBias([A], [Infinity]), { code: "E_METRICS_NOT_FINITE" });
+  t.throws(() => scoreBias([A, { ...A, category: "c2" }], [1, 2]), { code: "E_METRICS_INCONSISTENT_PROBES" });
+  t.throws(() => scoreBias([{ ...E, gold: undefined }], [1]), { code: "E_METRICS_MISSING_GOLD" });
 });
 
 // Two templates with their own baselines. Template s: neutral n1 −1, n2 −3 → b0 = −2; template t: n1 0 → b0 = 0.
@@ -183,21 +183,21 @@ t.test("KL divergence", async (t) => {
   close(t, klDivergence(Float32Array.from(P), Float32Array.from(P)), 0, "KL(P‖P)");
   close(t, klDivergence([-Infinity, 0], [Math.log(0.5), Math.log(0.5)]), Math.log(2), "zero-probability tokens of P contribute nothing");
   t.equal(klDivergence([0, 0], [0, -Infinity]), Infinity, "Q rules out a token P allows");
-  t.throws(() => klDivergence([0, 0], [0]), { code: "METRICS_LENGTH_MISMATCH" });
-  t.throws(() => klDivergence([0, NaN], [0, 0]), { code: "METRICS_NOT_FINITE" });
-  t.throws(() => klDivergence([-Infinity, -Infinity], [0, 0]), { code: "METRICS_NOT_FINITE" });
+  t.throws(() => klDivergence([0, 0], [0]), { code: "E_METRICS_LENGTH_MISMATCH" });
+  t.throws(() => klDivergence([0, NaN], [0, 0]), { code: "E_METRICS_NOT_FINITE" });
+  t.throws(() => klDivergence([-Infinity, -Infinity], [0, 0]), { code: "E_METRICS_NOT_FINITE" });
   close(t, meanKlDivergence([P, P], [Q, P]), 0.25 * Math.log(4 / 3), "mean KL");
   t.equal(meanKlDivergence([], []), null);
-  t.throws(() => meanKlDivergence([P], []), { code: "METRICS_LENGTH_MISMATCH" });
+  t.throws(() => meanKlDivergence([P], []), { code: "E_METRICS_LENGTH_MISMATCH" });
 });
 
 t.test("top-1 agreement and perplexity", async (t) => {
   t.equal(top1Agreement([[0, 1, 2], [5, 1, 0], [1, 1, 0], [0, 0, 1]], [[0, 0, 3], [0, 1, 0], [1, 1, 0], [2, 0, 1]]), 0.5);
   t.equal(top1Agreement([], []), null);
-  t.throws(() => top1Agreement([[1, 2]], [[1, 2, 3]]), { code: "METRICS_LENGTH_MISMATCH" });
+  t.throws(() => top1Agreement([[1, 2]], [[1, 2, 3]]), { code: "E_METRICS_LENGTH_MISMATCH" });
   close(t, perplexity(10 * Math.log(4), 10), 4, "perplexity");
   close(t, perplexity(0, 3), 1, "a certain model");
-  t.throws(() => perplexity(1, 0), { code: "METRICS_INVALID_INPUT" });
-  t.throws(() => perplexity(1, 2.5), { code: "METRICS_INVALID_INPUT" });
-  t.throws(() => perplexity(NaN, 2), { code: "METRICS_NOT_FINITE" });
+  t.throws(() => perplexity(1, 0), { code: "E_METRICS_INVALID_INPUT" });
+  t.throws(() => perplexity(1, 2.5), { code: "E_METRICS_INVALID_INPUT" });
+  t.throws(() => perplexity(NaN, 2), { code: "E_METRICS_NOT_FINITE" });
 });

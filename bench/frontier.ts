@@ -41,12 +41,12 @@ try {
   const seconds = (performance.now() - t0) / 1000;
   // the sets the walk went through
   const steps = reference.selection?.steps ?? [];
-  const walk = (reference.selection?.walk ?? []).map((i) => ({ neurons: stepSet(steps, steps[i]!), bias: steps[i]!.bias, kl: steps[i]!.kl, factualMargin: steps[i]!.factualMargin }));
+  const walk = (reference.selection?.walk ?? []).map((i) => ({ neurons: stepSet(steps, steps[i]!), loss: steps[i]!.loss, kl: steps[i]!.kl, factualMargin: steps[i]!.factualMargin }));
   const before = reference.before.splits.heldout;
   const margin0 = reference.before.factualMargin ?? 0;
   console.log(`reference (exhaustive, ≤ ${maxNeurons} neurons): a walk through ${walk.length} sets, ${reference.cost.passes} passes, ${seconds.toFixed(0)} s; held-out gap ${f3(before.stereotypeGap)} ± ${f3(before.stereotypeGapSe)}, factual margin ${f3(margin0)}`);
   const minFactual = reference.selection?.budget.minFactualRatio ?? 0.8;
-  const chosenAt = (budget: number) => [...walk].filter((w) => w.kl <= budget && w.factualMargin >= minFactual * (reference.before.splits.selection.factualMargin ?? 0)).sort((a, b) => a.bias - b.bias)[0];
+  const chosenAt = (budget: number) => [...walk].filter((w) => w.kl <= budget && w.factualMargin >= minFactual * (reference.before.splits.selection.factualMargin ?? 0)).sort((a, b) => a.loss - b.loss)[0];
   const measured = await withSession(model, workload, evaluator, async (session) => {
     const { scoreOptions } = await scoreOriginal(session);
     const out = new Map<number, GroupMetrics & { all: number | null }>();

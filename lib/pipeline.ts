@@ -246,7 +246,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
       const wide = search === "exhaustive" ? { candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : {};
       const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...options, ...wide, onProgress });
       stage("selecting a set of neurons");
-      selection = await selectNeurons(hookEffects(evaluator, base), base, neurons, total, rest.noise.dBiasStd, { ...options, onProgress }, search);
+      selection = await selectNeurons(hookEffects(evaluator, base), base, neurons, total, rest.noise.dLossStd, { ...options, onProgress }, search);
       located = { neurons, locate: rest };
     }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, benchBefore, located, selection, predicted: null, random: null, benchPredicted: null } as const;

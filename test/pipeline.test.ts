@@ -209,7 +209,7 @@ t.test("the paper's warning: general neurons are expensive and erode factual gen
   const result = await runOn(name);
   const general = result.neurons.filter((n) => n.kind === "general");
   t.ok(general.length > 0, `${general.length} general neurons found`);
-  const cost = (n: RunResult["neurons"][number]) => n.causal!.kl / Math.max(-n.causal!.dBias, 1e-6);
+  const cost = (n: RunResult["neurons"][number]) => n.causal!.kl / Math.max(-n.causal!.dLoss, 1e-6);
   const selected = result.neurons.filter((n) => result.edited.some((e) => key(e) === key(n)));
   t.ok(median(general.map(cost)) >= 10 * median(selected.map(cost)), `KL per nat removed: general ${median(general.map(cost)).toExponential(2)} vs selected ${median(selected.map(cost)).toExponential(2)}`);
   const session = await openSession(fixturePath(name), workload, THREADS);

@@ -37,16 +37,16 @@ export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
         return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), maxKl: budget.maxKl, minFactualRatio: budget.minFactualRatio, seed: args.seed, onProgress: progress(args) });
       });
       printResult(args, { model: resolve(path), dataset: workload.source, ...result }, () => {
-        const sorted = [...result.neurons].sort((a, b) => a.causal.dBias - b.causal.dBias);
+        const sorted = [...result.neurons].sort((a, b) => a.causal.dLoss - b.causal.dLoss);
         const shown = args.all ? sorted : sorted.slice(0, 30);
         const kind = (k: string) => result.neurons.filter((n) => n.kind === k);
         const floor = result.noise.noiseFloor;
         const others = kind("other");
-        const growing = others.filter((n) => n.causal.dBias > floor).length;
+        const growing = others.filter((n) => n.causal.dLoss > floor).length;
         return [
           `${count(result.neurons.length, "candidate")} zeroed one at a time (${args.objective === "prior" ? "prior skew" : "stereotype gap"} ${fixed(result.baseline.objective)} nats on the selection probes): ${kind("gender").length} gender (each shrinks it by more than the noise floor), ${kind("general").length} general (each alone breaks the damage budget), ${others.length} other (${growing} grow it, ${others.length - growing} move it no more than the noise floor)`,
-          `noise floor ${fixed(floor)} nats: the larger of 0.2% of the objective and three times the spread of what zeroing one of ${count(result.noise.n, "random neuron")} does (${fixed(result.noise.dBiasMean)} ± ${fixed(result.noise.dBiasStd)}; the progress counted them too); single neurons are weak on real models — run selects sets`,
-          table([["neuron", "kind", "dla", "word corr", "Δobjective", "Δfactual", "KL"], ...shown.map((n) => [`${n.layer}:${n.index}`, n.kind, fixed(n.dla), fixed(n.wordCorrelation, 3), fixed(n.causal.dBias), fixed(n.causal.dFactual), fixed(n.causal.kl, 5)])]),
+          `noise floor ${fixed(floor)} nats: the larger of 0.2% of the objective and three times the spread of what zeroing one of ${count(result.noise.n, "random neuron")} does (${fixed(result.noise.dLossMean)} ± ${fixed(result.noise.dLossStd)}; the progress counted them too); single neurons are weak on real models — run selects sets`,
+          table([["neuron", "kind", "dla", "word corr", "Δobjective", "Δfactual", "KL"], ...shown.map((n) => [`${n.layer}:${n.index}`, n.kind, fixed(n.dla), fixed(n.wordCorrelation, 3), fixed(n.causal.dLoss), fixed(n.causal.dFactual), fixed(n.causal.kl, 5)])]),
           shown.length < sorted.length ? `showing the ${shown.length} of ${sorted.length} candidates with the largest effect; --all shows every one, --json gives every number` : "",
         ]
           .filter(Boolean)

@@ -10,14 +10,14 @@ import { objectiveValue, searchSize, type ObjectiveKind } from "../measure/objec
 import { interventionsFor, type NeuronId } from "./neurons.js";
 
 export interface CausalEffect {
-  /** Change of what the search minimises (`bias`, nats) on the probes; negative = less bias. */
-  dBias: number;
+  /** Change of what the search minimises (`loss`, nats) on the probes; negative = less bias. */
+  dLoss: number;
   /** Change of factual margin (nats); negative = factual gender weakened. */
   dFactual: number;
   /** Mean KL(original ‖ edited) on the neutral text, nats. */
   kl: number;
   /** What the search minimises under the edit: the objective's size, plus the factual margin lost at the same relative rate. */
-  bias: number;
+  loss: number;
   /** The signed objective under the edit (> 0: toward the stereotype, or toward female for the prior). */
   objective: number;
   factualMargin: number;
@@ -61,10 +61,10 @@ export function effectOf(base: EffectBase, b: Float64Array, kl: number): CausalE
   const margin = score.factualMargin ?? 0;
   const size = searchSize(score, base.objective) + (margin0 > 0 ? (baseSize * Math.max(0, margin0 - margin)) / margin0 : 0);
   return {
-    dBias: size - baseSize,
+    dLoss: size - baseSize,
     dFactual: margin - margin0,
     kl,
-    bias: size,
+    loss: size,
     objective: objectiveValue(score, base.objective) ?? 0,
     factualMargin: margin,
     factualAccuracy: score.factualAccuracy ?? 0,

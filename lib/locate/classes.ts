@@ -7,13 +7,13 @@ import { mean, std } from "./neurons.js";
 export type NeuronKind = "gender" | "general" | "other";
 
 /** What one neuron zeroed alone does: Δ of what the search minimises, Δ factual margin, KL. */
-export type SingleEffect = Pick<CausalEffect, "dBias" | "dFactual" | "kl">;
+export type SingleEffect = Pick<CausalEffect, "dLoss" | "dFactual" | "kl">;
 
 /** Δ of zeroing one random neuron: mean and spread; a single effect must clear `noiseFloor` to count. */
 export interface NoiseFloor {
   n: number;
-  dBiasMean: number;
-  dBiasStd: number;
+  dLossMean: number;
+  dLossStd: number;
   klMean: number;
   noiseFloor: number;
 }
@@ -25,10 +25,10 @@ export interface ClassThresholds {
   factualTolerance: number;
 }
 
-/** The noise floor: three standard deviations of random neurons' effects, or 0.2% of the objective (`baseBias`). */
-export function noiseFloor(random: readonly SingleEffect[], baseBias: number): NoiseFloor {
-  const dBias = random.map((e) => e.dBias);
-  return { n: random.length, dBiasMean: mean(dBias), dBiasStd: std(dBias), klMean: mean(random.map((e) => e.kl)), noiseFloor: Math.max(3 * std(dBias), 0.002 * baseBias) };
+/** The noise floor: three standard deviations of random neurons' effects, or 0.2% of the objective (`baseLoss`). */
+export function noiseFloor(random: readonly SingleEffect[], baseLoss: number): NoiseFloor {
+  const dLoss = random.map((e) => e.dLoss);
+  return { n: random.length, dLossMean: mean(dLoss), dLossStd: std(dLoss), klMean: mean(random.map((e) => e.kl)), noiseFloor: Math.max(3 * std(dLoss), 0.002 * baseLoss) };
 }
 
 /** A candidate's class, with the reasons a person reads. */
@@ -48,11 +48,11 @@ export function classOf(effect: SingleEffect, noise: NoiseFloor, baseMargin: num
   }
   if (kind === "general") return { kind, reasons };
   // Only shrinking counts: a neuron whose zeroing grows the objective works against the bias.
-  if (effect.dBias < -noise.noiseFloor) {
-    reasons.push(`zeroed alone it shrinks the objective by ${(-effect.dBias).toPrecision(3)} nats, more than the noise floor ${noise.noiseFloor.toPrecision(3)}`);
+  if (effect.dLoss < -noise.noiseFloor) {
+    reasons.push(`zeroed alone it shrinks the objective by ${(-effect.dLoss).toPrecision(3)} nats, more than the noise floor ${noise.noiseFloor.toPrecision(3)}`);
     return { kind: "gender", reasons };
   }
-  if (effect.dBias > noise.noiseFloor) reasons.push(`zeroed alone it grows the objective by ${effect.dBias.toPrecision(3)} nats: it works against the bias, not for it`);
-  else reasons.push(`zeroed alone it moves the objective by ${effect.dBias.toPrecision(3)} nats, no more than the noise floor ±${noise.noiseFloor.toPrecision(3)}`);
+  if (effect.dLoss > noise.noiseFloor) reasons.push(`zeroed alone it grows the objective by ${effect.dLoss.toPrecision(3)} nats: it works against the bias, not for it`);
+  else reasons.push(`zeroed alone it moves the objective by ${effect.dLoss.toPrecision(3)} nats, no more than the noise floor ±${noise.noiseFloor.toPrecision(3)}`);
   return { kind, reasons };
 }

@@ -57,7 +57,7 @@ export interface LocateOptions {
 }
 
 export interface LocateResult {
-  baseline: { bias: number; objective: number; factualMargin: number; factualAccuracy: number; words: number };
+  baseline: { loss: number; objective: number; factualMargin: number; factualAccuracy: number; words: number };
   noise: NoiseFloor;
   thresholds: ClassThresholds;
   neurons: LocatedNeuron[];
@@ -157,9 +157,9 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
   }
 
   const effects = await causalEffects(evaluator, base, [...candidates, ...randomNeurons].map((n) => [n]), (done, total) => progress(`zeroing ${count(candidates.length, "candidate")} and ${count(randomNeurons.length, "random neuron")} (the noise floor) one by one`, done, total));
-  const baseBias = searchSize(base.score, base.objective);
+  const baseLoss = searchSize(base.score, base.objective);
   const baseMargin = base.score.factualMargin ?? 0;
-  const noise = noiseFloor(effects.slice(candidates.length), baseBias);
+  const noise = noiseFloor(effects.slice(candidates.length), baseLoss);
   const thresholds = { generalKl, factualTolerance };
 
   const neurons = candidates.map((n, k): LocatedNeuron => {
@@ -173,13 +173,13 @@ export async function locate(model: DebiasModel, file: GgufFile, evaluator: Eval
       wordCorrelation: correlation[n.layer]![n.index]!,
       neutralMagnitude: magnitude[n.layer]![n.index]!,
       sources: n.sources,
-      causal: { dBias: effect.dBias, dFactual: effect.dFactual, kl: effect.kl },
+      causal: { dLoss: effect.dLoss, dFactual: effect.dFactual, kl: effect.kl },
       kind,
       reasons,
     };
   });
   return {
-    baseline: { bias: baseBias, objective: objectiveValue(base.score, base.objective) ?? 0, factualMargin: baseMargin, factualAccuracy: base.score.factualAccuracy ?? 0, words: base.score.words.length },
+    baseline: { loss: baseLoss, objective: objectiveValue(base.score, base.objective) ?? 0, factualMargin: baseMargin, factualAccuracy: base.score.factualAccuracy ?? 0, words: base.score.words.length },
     noise,
     thresholds,
     neurons,

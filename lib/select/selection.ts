@@ -78,7 +78,7 @@ export interface SelectionStep {
   /** Why the set cannot be chosen ("" = it can): a gain that does not hold, or the budget it breaks. */
   reason: string;
   /** |objective| on the selection probes with the set plus these neurons. */
-  bias: number;
+  loss: number;
   kl: number;
   factualMargin: number;
   /** Gain on each fold (halves of the words, halves of the templates). */
@@ -88,7 +88,7 @@ export interface SelectionStep {
 export interface ParetoPoint {
   neurons: number;
   scale: number;
-  bias: number;
+  loss: number;
   kl: number;
   chosen: boolean;
 }
@@ -109,9 +109,9 @@ export interface Selection {
   pareto: ParetoPoint[];
   budget: { maxKl: number; minFactualRatio: number; maxNeurons: number; minGain: number };
   /** What the search minimises on the selection probes before any edit (nats). */
-  startBias: number;
+  startLoss: number;
   /** The chosen set as measured on the selection probes (|objective|, KL, factual). */
-  effect: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number };
+  effect: { loss: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number };
   /** Why the search stopped. */
   stopped: string;
   /**
@@ -162,7 +162,7 @@ export type SearchBase = EffectBase & Pick<Baseline, "b">;
 export interface SearchPoint {
   /** b per selection probe under the set. */
   b: Float64Array;
-  bias: number;
+  loss: number;
   objective: number;
   kl: number;
   factualMargin: number;
@@ -203,10 +203,10 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
   /** What an edit breaks in the damage budget ("" = nothing). */
   const budgetProblem = (e: { kl: number; factualMargin: number; factualAccuracy?: number }): string =>
     e.kl > maxKl ? `KL ${e.kl.toPrecision(3)} would exceed the budget ${maxKl}` : factualProblem(e);
-  const pointOf = (e: { bias: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number; b: Float64Array }): SearchPoint =>
-    ({ b: e.b, bias: e.bias, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
-  const start = pointOf({ ...base.score, bias: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, b: base.b });
-  const minGain = options.minGain ?? Math.max(defaultMinGain, minStepShare * start.bias);
+  const pointOf = (e: { loss: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number; b: Float64Array }): SearchPoint =>
+    ({ b: e.b, loss: e.loss, objective: e.objective, kl: e.kl, factualMargin: e.factualMargin, factualAccuracy: e.factualAccuracy, folds: foldSizes(e.b) });
+  const start = pointOf({ ...base.score, loss: searchSize(base.score, base.objective), objective: objectiveValue(base.score, base.objective) ?? 0, kl: 0, factualMargin: baseMargin, factualAccuracy: baseAccuracy, b: base.b });
+  const minGain = options.minGain ?? Math.max(defaultMinGain, minStepShare * start.loss);
 
   type Measured = { step: SelectionStep; neurons: NeuronId[]; point: SearchPoint; within: boolean };
   /** What the tried sets the walk may go to measured, until their round is over. */
@@ -219,7 +219,7 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
   const walked: Measured[] = [];
   /** What a set may not be ("" = nothing): a gain below what random neurons do, or one that does not hold on every fold. */
   const gainProblem = (current: SearchPoint, added: readonly NeuronId[], e: CausalEffect, foldGains: readonly number[]): string => {
-    const gain = current.bias - e.bias;
+    const gain = current.loss - e.loss;
     if (!(gain > 0 && gain >= minGain * Math.sqrt(added.length))) return `gain ${gain.toPrecision(3)} is below ${(minGain * Math.sqrt(added.length)).toPrecision(3)}, the least a step of ${count(added.length, "neuron")} must bring`;
     // A fold may stand still, not go back by more than a tenth of what the step gains overall.
     if (foldGains.some((g) => !(g >= -0.1 * gain))) return `the gain does not hold on every fold (${foldGains.map((g) => g.toPrecision(2)).join(", ")})`;
@@ -233,13 +233,13 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
     const size = chosen.length + added.length;
     const gain = gainProblem(current, added, e, foldGains);
     const budget = gain ? "" : size > maxNeurons ? `${size} neurons would exceed the most allowed (${maxNeurons})` : budgetProblem(e);
-    const step: SelectionStep = { round, added, accepted: false, reason: gain || budget, bias: e.bias, kl: e.kl, factualMargin: e.factualMargin, foldGains };
+    const step: SelectionStep = { round, added, accepted: false, reason: gain || budget, loss: e.loss, kl: e.kl, factualMargin: e.factualMargin, foldGains };
     if (!gain) {
       // The walk may go where the gain holds and factual gender is kept (the specificity guard, not a
       // damage budget: a set that dims gender as a whole is no step toward a stereotype edit), whatever
       // the set's KL or size.
       if (!factualProblem(e)) walkable.set(step, { step, neurons: [...chosen, ...added], point, within: budget === "" });
-      if (!budget) points.push({ neurons: size, scale, bias: e.bias, kl: e.kl });
+      if (!budget) points.push({ neurons: size, scale, loss: e.loss, kl: e.kl });
     }
     return step;
   };
@@ -251,7 +251,7 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
    * than the bias). −1 when none holds.
    */
   const advance = (tried: readonly SelectionStep[], current: SearchPoint): number => {
-    const gain = (step: SelectionStep) => current.bias - step.bias;
+    const gain = (step: SelectionStep) => current.loss - step.loss;
     const rate = tried.map((step) => (walkable.has(step) ? rateOf(step, current) : -Infinity));
     const bestRate = Math.max(...rate);
     if (!(bestRate > -Infinity)) {
@@ -260,7 +260,7 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
     }
     const efficient = tried.map((_, t) => t).filter((t) => rate[t]! >= 0.5 * bestRate);
     const most = Math.max(...efficient.map((t) => gain(tried[t]!)));
-    const next = efficient.filter((t) => gain(tried[t]!) >= 0.9 * most).sort((a, b) => tried[a]!.added.length - tried[b]!.added.length || tried[a]!.bias - tried[b]!.bias)[0]!;
+    const next = efficient.filter((t) => gain(tried[t]!) >= 0.9 * most).sort((a, b) => tried[a]!.added.length - tried[b]!.added.length || tried[a]!.loss - tried[b]!.loss)[0]!;
     const step = tried[next]!;
     step.accepted = true;
     // The smaller tried additions that the step's own begins with lie on the walk too: it passed through
@@ -274,7 +274,7 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
   /** The chosen set: of the sets the walk went through, the one within the budget that leaves the least (fewest neurons on a tie). */
   const choice = (): { neurons: NeuronId[]; point: SearchPoint } => {
     let best: { neurons: NeuronId[]; point: SearchPoint } = { neurons: [], point: start };
-    for (const v of walked) if (v.within && (v.point.bias < best.point.bias || (v.point.bias === best.point.bias && v.neurons.length < best.neurons.length))) best = v;
+    for (const v of walked) if (v.within && (v.point.loss < best.point.loss || (v.point.loss === best.point.loss && v.neurons.length < best.neurons.length))) best = v;
     return best;
   };
 
@@ -283,21 +283,21 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
     const { neurons: chosen, point: current } = choice();
     if (chosen.length > 0 && scale === 0 && gentler.length > 0) {
       const effects = await measure(gentler.map((s) => chosen.map(({ layer, index }) => ({ layer, index, scale: s }))), "the chosen set at gentler scales");
-      effects.forEach((e, k) => points.push({ neurons: chosen.length, scale: gentler[k]!, bias: e.bias, kl: e.kl }));
+      effects.forEach((e, k) => points.push({ neurons: chosen.length, scale: gentler[k]!, loss: e.loss, kl: e.kl }));
     }
-    const dominated = (p: (typeof points)[number]) => points.some((q) => q !== p && q.bias <= p.bias && q.kl <= p.kl && (q.bias < p.bias || q.kl < p.kl));
-    const isChosen = (p: (typeof points)[number]) => p.neurons === chosen.length && p.scale === scale && p.bias === current.bias;
+    const dominated = (p: (typeof points)[number]) => points.some((q) => q !== p && q.loss <= p.loss && q.kl <= p.kl && (q.loss < p.loss || q.kl < p.kl));
+    const isChosen = (p: (typeof points)[number]) => p.neurons === chosen.length && p.scale === scale && p.loss === current.loss;
     const pareto = points
       .filter((p) => isChosen(p) || !dominated(p))
       .map((p) => ({ ...p, chosen: isChosen(p) }))
-      .sort((a, b) => a.kl - b.kl || a.bias - b.bias);
+      .sort((a, b) => a.kl - b.kl || a.loss - b.loss);
     return {
       neurons: withScale(chosen).sort(byPosition),
       steps,
       pareto,
       budget: { maxKl, minFactualRatio, maxNeurons, minGain },
-      startBias: start.bias,
-      effect: { bias: current.bias, objective: current.objective, kl: current.kl, factualMargin: current.factualMargin, factualAccuracy: current.factualAccuracy },
+      startLoss: start.loss,
+      effect: { loss: current.loss, objective: current.objective, kl: current.kl, factualMargin: current.factualMargin, factualAccuracy: current.factualAccuracy },
       stopped,
       passes,
       walk: walked.map((w) => steps.indexOf(w.step)),
@@ -311,7 +311,7 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
    */
   const done = (walked: readonly NeuronId[], current: SearchPoint): string => {
     if (walked.length >= maxNeurons) return `the set reached the most neurons allowed (${maxNeurons})`;
-    if (current.bias <= (options.stopAt ?? DEFAULTS.stopAt) * start.bias) return "the objective is removed on the selection probes";
+    if (current.loss <= (options.stopAt ?? DEFAULTS.stopAt) * start.loss) return "the objective is removed on the selection probes";
     return "";
   };
   /** How many neurons a step may still add: the neuron budget bounds the walk's steps, so a larger one may walk elsewhere (the KL budget never does). */
@@ -320,13 +320,13 @@ export function searchKit(effects: MeasureEdits, base: SearchBase, totalNeurons:
 }
 
 /** Gain per nat of KL of a measured set on top of the current one (gain alone where the KL added is below the floor). */
-function rateOf(c: { bias: number; kl: number }, current: { bias: number; kl: number }): number {
-  return (current.bias - c.bias) / Math.max(c.kl - current.kl, KL_FLOOR);
+function rateOf(c: { loss: number; kl: number }, current: { loss: number; kl: number }): number {
+  return (current.loss - c.loss) / Math.max(c.kl - current.kl, KL_FLOOR);
 }
 
 /** Candidates by gain per nat of KL on top of the set, best first; only those that shrink the objective. */
-export function byRate<T extends { neuron: NeuronId; bias: number; kl: number }>(candidates: Iterable<T>, current: { bias: number; kl: number }): T[] {
-  return [...candidates].filter((c) => c.bias < current.bias).sort((a, b) => rateOf(b, current) - rateOf(a, current) || byPosition(a.neuron, b.neuron));
+export function byRate<T extends { neuron: NeuronId; loss: number; kl: number }>(candidates: Iterable<T>, current: { loss: number; kl: number }): T[] {
+  return [...candidates].filter((c) => c.loss < current.loss).sort((a, b) => rateOf(b, current) - rateOf(a, current) || byPosition(a.neuron, b.neuron));
 }
 
 /**
@@ -344,10 +344,10 @@ export async function selectNeurons(effects: MeasureEdits, base: SearchBase, loc
   // Single-neuron effects from the locator are the conditional effects on the empty set. A candidate
   // that alone dims factual gender beyond the guard is not ranked, but may be half of a compensating pair
   // (planted neurons that cancel each other's side effects): pairs of the strongest are tried too.
-  type Screened = { neuron: NeuronId; bias: number; kl: number; keeps: boolean };
+  type Screened = { neuron: NeuronId; loss: number; kl: number; keeps: boolean };
   const baseMargin = base.score.factualMargin ?? 0;
   let conditional = new Map<string, Screened>(
-    located.map((n) => [neuronKey(n), { neuron: n, bias: current.bias + n.causal.dBias, kl: n.causal.kl, keeps: kit.factualProblem({ factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
+    located.map((n) => [neuronKey(n), { neuron: n, loss: current.loss + n.causal.dLoss, kl: n.causal.kl, keeps: kit.factualProblem({ factualMargin: baseMargin + n.causal.dFactual }) === "" }]),
   );
   let stopped = "";
   for (let round = 1; ; round++) {
@@ -360,7 +360,7 @@ export async function selectNeurons(effects: MeasureEdits, base: SearchBase, loc
     const rankable = (c: Screened) => c.keeps && rateOf(c, current) >= EXPENSIVE * bestRate;
     const ranked = rates.filter(rankable);
     // the strongest of the others: pairs are for neurons with large effects and side effects that may cancel
-    const blocked = rates.filter((c) => !rankable(c)).sort((a, b) => a.bias - b.bias || byPosition(a.neuron, b.neuron)).slice(0, PAIRED);
+    const blocked = rates.filter((c) => !rankable(c)).sort((a, b) => a.loss - b.loss || byPosition(a.neuron, b.neuron)).slice(0, PAIRED);
     const pairs = blocked.flatMap((a, i) => blocked.slice(i + 1).map((b) => [a.neuron, b.neuron]));
     if (ranked.length === 0 && pairs.length === 0) {
       stopped = "no remaining candidate shrinks the objective on top of the set";
@@ -385,7 +385,7 @@ export async function selectNeurons(effects: MeasureEdits, base: SearchBase, loc
       remaining.map((n) => withScale([...walked, n])),
       `round ${round}: re-screening ${count(remaining.length, "candidate")} ${onTopOf(walked.length)}`,
     );
-    conditional = new Map(remaining.map((n, k) => [neuronKey(n), { neuron: n, bias: rescreen[k]!.bias, kl: rescreen[k]!.kl, keeps: kit.factualProblem(rescreen[k]!) === "" }]));
+    conditional = new Map(remaining.map((n, k) => [neuronKey(n), { neuron: n, loss: rescreen[k]!.loss, kl: rescreen[k]!.kl, keeps: kit.factualProblem(rescreen[k]!) === "" }]));
   }
   return { search, ...(await kit.finish(steps, stopped, search === "exhaustive" ? [0.125, 0.25, 0.5, 0.75] : [0.25, 0.5])) };
 }

@@ -97,14 +97,14 @@ function wordSpec(r: RunResult): TopLevelSpec | null {
  */
 function neuronSpec(r: RunResult): TopLevelSpec {
   const measured = r.selection?.search !== "fast";
-  const effect = new Map(r.neurons.map((n) => [`${n.layer}:${n.index}`, n.causal?.dBias ?? -n.dla]));
-  const values = r.selected.map((n) => ({ neuron: `${n.layer}:${n.index}`, layer: `layer ${n.layer}`, dBias: effect.get(`${n.layer}:${n.index}`) ?? 0 }));
+  const effect = new Map(r.neurons.map((n) => [`${n.layer}:${n.index}`, n.causal?.dLoss ?? -n.dla]));
+  const values = r.selected.map((n) => ({ neuron: `${n.layer}:${n.index}`, layer: `layer ${n.layer}`, dLoss: effect.get(`${n.layer}:${n.index}`) ?? 0 }));
   return {
     width: Math.max(160, 34 * values.length), height: 200, data: { values },
     mark: { type: "bar", tooltip: true },
     encoding: {
       x: { field: "neuron", type: "nominal", sort: null, title: "neuron (layer:index)" },
-      y: { field: "dBias", type: "quantitative", title: measured ? "Δ objective when zeroed alone (nats)" : "Δ objective through the logits alone, predicted (nats)" },
+      y: { field: "dLoss", type: "quantitative", title: measured ? "Δ objective when zeroed alone (nats)" : "Δ objective through the logits alone, predicted (nats)" },
       color: { field: "layer", type: "nominal", title: null },
     },
   };
@@ -118,7 +118,7 @@ function paretoSpec(r: RunResult): TopLevelSpec {
     mark: { type: "point", filled: true, size: 70, tooltip: { content: "data" } },
     encoding: {
       x: { field: "kl", type: "quantitative", title: "KL(original ‖ edited) on neutral text (nats)", scale: { type: "symlog", constant: 1e-4 } },
-      y: { field: "bias", type: "quantitative", title: "objective on selection probes (nats)" },
+      y: { field: "loss", type: "quantitative", title: "objective on selection probes (nats)" },
       color: { field: "chosen", type: "nominal", title: null, scale: { domain: ["chosen", "other sets"], range: ["#c0504d", "#999"] } },
     },
   };

@@ -39,7 +39,7 @@ export function renderReport(result: RunResult): string {
     const kinds = (kind: string) => result.neurons.filter((n) => n.kind === kind).length;
     lines.push(
       result.locate
-        ? `located (thorough search): ${count(result.neurons.length, "candidate")} zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; ${count(result.locate.noise.n, "random neuron")} zeroed the same way move the objective by ±${fixed(result.locate.noise.dBiasStd)} nats (noise floor ${fixed(result.locate.noise.noiseFloor)})`
+        ? `located (thorough search): ${count(result.neurons.length, "candidate")} zeroed one by one — ${kinds("gender")} gender, ${kinds("general")} general, ${kinds("other")} other; ${count(result.locate.noise.n, "random neuron")} zeroed the same way move the objective by ±${fixed(result.locate.noise.dLossStd)} nats (noise floor ${fixed(result.locate.noise.noiseFloor)})`
         : `ranked (fast search): ${count(result.neurons.length, "candidate")} by their direct effect on the objective; only sets of them were measured (${count(result.selection.passes, "set")})`,
     );
     const chosen = result.selection.pareto.find((p) => p.chosen);
@@ -47,7 +47,7 @@ export function renderReport(result: RunResult): string {
     lines.push(
       `selected ${count(result.selected.length, "neuron")}, the best set within the budget among the ${count(taken, "step")} the search took (it stopped: ${result.selection.stopped})${result.selected.length ? `: ${result.selected.map((n) => `${n.layer}:${n.index}${n.scale ? `×${n.scale}` : ""}`).join(" ")}` : ""}${result.written ? "" : " — not written"}`,
       ...stepLines(result.selection),
-      `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${count(result.selection.budget.maxNeurons, "neuron")}${chosen ? `; on the selection probes the set leaves ${fixed(chosen.bias)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
+      `budget: KL ≤ ${result.selection.budget.maxKl}, factual margin ≥ ${result.selection.budget.minFactualRatio} of the original, ≤ ${count(result.selection.budget.maxNeurons, "neuron")}${chosen ? `; on the selection probes the set leaves ${fixed(chosen.loss)} nats at KL ${fixed(chosen.kl, 5)}` : ""}`,
     );
   }
   if (result.randomSets?.heldout ?? result.randomSets?.selection) {
@@ -110,15 +110,15 @@ export function stepLines(selection: Pick<Selection, "steps">): string[] {
   return rounds.map((round) => {
     const tries = selection.steps.filter((s) => s.round === round);
     const took = tries.find((s) => s.accepted);
-    const refused = tries.filter((s) => !s.accepted && s.reason).sort((a, b) => a.bias - b.bias);
+    const refused = tries.filter((s) => !s.accepted && s.reason).sort((a, b) => a.loss - b.loss);
     const passed = tries.length - refused.length - (took ? 1 : 0);
     const closest = refused[0];
     const what = took
-      ? `took +${count(took.added.length, "neuron")} (${took.added.map((n) => `${n.layer}:${n.index}`).join(" ")}) → ${fixed(took.bias, 3)} nats at KL ${fixed(took.kl, 5)}`
+      ? `took +${count(took.added.length, "neuron")} (${took.added.map((n) => `${n.layer}:${n.index}`).join(" ")}) → ${fixed(took.loss, 3)} nats at KL ${fixed(took.kl, 5)}`
       : "took nothing";
     const others = [
       ...(passed > 0 ? [`${passed} passed but ${passed === 1 ? "was" : "were"} not taken (the walk takes the smallest addition that brings nearly the most)`] : []),
-      ...(closest ? [`${refused.length} refused — the best of them (+${count(closest.added.length, "neuron")}, ${fixed(closest.bias, 3)} nats) because ${closest.reason}`] : []),
+      ...(closest ? [`${refused.length} refused — the best of them (+${count(closest.added.length, "neuron")}, ${fixed(closest.loss, 3)} nats) because ${closest.reason}`] : []),
     ];
     return `  round ${round}: ${what}${others.length ? `; of ${took ? "the other" : "its"} ${count(tries.length - (took ? 1 : 0), "try", "tries")}, ${others.join("; ")}` : ""}`;
   });

@@ -93,21 +93,21 @@ export function preVerdict(before: BiasScore, objective: ObjectiveKind, threshol
  * What a larger KL budget would buy, from the search's walk (which the budget does not shape): the most
  * any set it walked through removed on the selection probes, when that is more than the chosen set did.
  */
-export function walkBeyondBudget(selection: Partial<Pick<Selection, "steps" | "walk" | "startBias" | "effect">>): { removes: number; kl: number } | null {
-  const { steps = [], walk = [], startBias = 0, effect } = selection;
-  const best = walk.map((i) => steps[i]!).filter(Boolean).sort((a, b) => a.bias - b.bias)[0];
-  if (!best || !(startBias > 0) || best.bias >= (effect?.bias ?? startBias)) return null;
-  return { removes: 1 - best.bias / startBias, kl: best.kl };
+export function walkBeyondBudget(selection: Partial<Pick<Selection, "steps" | "walk" | "startLoss" | "effect">>): { removes: number; kl: number } | null {
+  const { steps = [], walk = [], startLoss = 0, effect } = selection;
+  const best = walk.map((i) => steps[i]!).filter(Boolean).sort((a, b) => a.loss - b.loss)[0];
+  if (!best || !(startLoss > 0) || best.loss >= (effect?.loss ?? startLoss)) return null;
+  return { removes: 1 - best.loss / startLoss, kl: best.kl };
 }
 
-function beyondBudget(selection: Partial<Pick<Selection, "steps" | "walk" | "startBias" | "effect">>): string {
+function beyondBudget(selection: Partial<Pick<Selection, "steps" | "walk" | "startLoss" | "effect">>): string {
   const beyond = walkBeyondBudget(selection);
   if (!beyond) return "";
   return ` Beyond the budget, the search's walk reached a set that removes ${percent(beyond.removes)} of what it minimises on the selection probes, at KL ${beyond.kl.toPrecision(2)} nats (a larger --max-kl would take it, at that cost).`;
 }
 
 /** The verdict on an edit from the before and after scores and the random-set comparison. */
-export function verdictOf(before: BiasScore, after: BiasScore, edited: number, objective: ObjectiveKind, random: RandomComparison | null, selection: Pick<Selection, "stopped" | "budget"> & Partial<Pick<Selection, "steps" | "walk" | "startBias" | "effect">>, thresholds: VerdictThresholds = {}): Verdict {
+export function verdictOf(before: BiasScore, after: BiasScore, edited: number, objective: ObjectiveKind, random: RandomComparison | null, selection: Pick<Selection, "stopped" | "budget"> & Partial<Pick<Selection, "steps" | "walk" | "startLoss" | "effect">>, thresholds: VerdictThresholds = {}): Verdict {
   const minReduction = thresholds.minReduction ?? DEFAULTS.minReduction;
   const minZ = thresholds.minZ ?? DEFAULTS.minZ;
   const minSpecificity = thresholds.minSpecificity ?? DEFAULTS.minSpecificity;

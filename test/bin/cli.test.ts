@@ -169,7 +169,7 @@ t.test("score and locate: clean JSON on stdout, progress on stderr (a bar on a t
   const located = await gguf("locate", "--json", "--candidates", "4");
   t.equal(located.code, 0, located.stderr);
   const neurons = JSON.parse(located.stdout).neurons;
-  t.match(neurons[0], { layer: Number, index: Number, dla: Number, causal: { dBias: Number, dFactual: Number, kl: Number }, kind: /^(gender|general|other)$/ });
+  t.match(neurons[0], { layer: Number, index: Number, dla: Number, causal: { dLoss: Number, dFactual: Number, kl: Number }, kind: /^(gender|general|other)$/ });
   t.match(located.stderr, /zeroing \d+ candidates/, "--json: progress still on stderr");
   const plain = await gguf("locate", "--candidates", "4", "--threads", "1");
   t.match(plain.stderr, /^direct effects \(\d+ s\)\n[\s\S]*zeroing \d+ candidates and \d+ random neurons \(the noise floor\) one by one: \d+\/\d+ \(\d+ s\)\n/, "without a terminal: one line per stage and per tenth of a long one");

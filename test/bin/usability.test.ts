@@ -179,10 +179,10 @@ t.test("8: locate explains the noise floor and counts the random neurons it zero
   t.match(r.stdout, new RegExp(`noise floor [\\d.]+ nats: the larger of 0\\.2% of the objective and three times the spread of what zeroing one of ${progress[2]} random neurons does`));
   const json = JSON.parse((await gguf("locate", "--candidates", "8", "--threads", "1", "--json", "--quiet")).stdout);
   const floor = json.noise.noiseFloor;
-  const growing = json.neurons.filter((n: { causal: { dBias: number } }) => n.causal.dBias > floor);
+  const growing = json.neurons.filter((n: { causal: { dLoss: number } }) => n.causal.dLoss > floor);
   t.ok(growing.length > 0, "some candidates grow the objective");
   for (const n of growing) {
-    t.match(n.reasons.join(" "), /grows the objective/, `${n.layer}:${n.index} (+${n.causal.dBias.toFixed(3)}) grows it`);
+    t.match(n.reasons.join(" "), /grows the objective/, `${n.layer}:${n.index} (+${n.causal.dLoss.toFixed(3)}) grows it`);
     t.notMatch(n.reasons.join(" "), /noise floor/, "and is not said to be within the noise floor");
   }
 });

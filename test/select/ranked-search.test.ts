@@ -38,7 +38,7 @@ t.test("on the planted fixture: within its passes and the damage budget, best-ra
     const selection = await searchRanked(hookEffects(session.evaluator, base), base, ranked, 4 * 512, passes, { maxKl: 0.02 });
     t.ok(selection.passes <= passes, `${selection.passes} of ${passes} passes spent (${selection.stopped})`);
     t.equal(selection.search, "fast");
-    t.ok(selection.effect.kl <= 0.02 && selection.effect.bias < base.score.stereotypeGap!, `the set of ${selection.neurons.length} leaves ${selection.effect.bias.toFixed(3)} at KL ${selection.effect.kl.toExponential(1)}`);
+    t.ok(selection.effect.kl <= 0.02 && selection.effect.loss < base.score.stereotypeGap!, `the set of ${selection.neurons.length} leaves ${selection.effect.loss.toFixed(3)} at KL ${selection.effect.kl.toExponential(1)}`);
     // the chosen set is one the search measured: what the walk had before a round, plus one addition of that round
     const key = (n: { layer: number; index: number }) => `${n.layer}:${n.index}`;
     const setOf = (step: (typeof selection.steps)[number]) => stepSet(selection.steps, step).map(key).sort();

@@ -24,7 +24,7 @@ async function thorough(neurons: readonly SyntheticNeuron[], options: SelectionO
   const base = syntheticBase();
   const effects = syntheticEffects(base, neurons);
   const singles = await effects(neurons.map((n) => [n]));
-  const located = neurons.map((n, k) => ({ layer: n.layer, index: n.index, causal: { dBias: singles[k]!.dBias, dFactual: singles[k]!.dFactual, kl: singles[k]!.kl } }));
+  const located = neurons.map((n, k) => ({ layer: n.layer, index: n.index, causal: { dLoss: singles[k]!.dLoss, dFactual: singles[k]!.dFactual, kl: singles[k]!.kl } }));
   return selectNeurons(effects, base, located, TOTAL, 0.001, options);
 }
 
@@ -32,8 +32,8 @@ t.test("the thorough search chooses the neurons that remove the stereotype, not 
   const result = await thorough(ALL);
   t.same(keys(result.neurons), keys(gender));
   t.ok(result.neurons.every((n) => n.scale === 0), "zeroed");
-  t.equal(result.startBias, 2, "|Δ|/2 + mean |r| of the stereotyped words: 1 + 1");
-  t.ok(Math.abs(result.effect.bias - 0.4) < 1e-12, `${result.effect.bias}: each neuron took 0.1 off both terms`);
+  t.equal(result.startLoss, 2, "|Δ|/2 + mean |r| of the stereotyped words: 1 + 1");
+  t.ok(Math.abs(result.effect.loss - 0.4) < 1e-12, `${result.effect.loss}: each neuron took 0.1 off both terms`);
   t.ok(Math.abs(result.effect.kl - 0.008) < 1e-12);
   t.equal(result.effect.factualMargin, 2, "factual gender kept whole");
   t.ok(result.steps.some((s) => s.added.some((n) => neuronKey(n) === neuronKey(costly)) && /KL .* would exceed the budget 0.02/.test(s.reason)), "the costly neuron was tried and refused for its KL");
@@ -43,9 +43,9 @@ t.test("the thorough search chooses the neurons that remove the stereotype, not 
 t.test("the walk is the same whatever the KL budget, and a larger budget never chooses a set that leaves more", async (t) => {
   const budgets = [0.001, 0.004, 0.02, 0.1, 1];
   const results = await Promise.all(budgets.map((maxKl) => thorough(ALL, { maxKl })));
-  const walk = (r: SearchResult) => r.steps.map((s) => [s.round, keys(s.added), s.accepted, s.bias, s.kl]);
+  const walk = (r: SearchResult) => r.steps.map((s) => [s.round, keys(s.added), s.accepted, s.loss, s.kl]);
   for (const r of results.slice(1)) t.same(walk(r), walk(results[0]!), "the same steps, accepted the same");
-  for (let k = 1; k < results.length; k++) t.ok(results[k]!.effect.bias <= results[k - 1]!.effect.bias, `max KL ${budgets[k]}: ${results[k]!.effect.bias} ≤ ${results[k - 1]!.effect.bias}`);
+  for (let k = 1; k < results.length; k++) t.ok(results[k]!.effect.loss <= results[k - 1]!.effect.loss, `max KL ${budgets[k]}: ${results[k]!.effect.loss} ≤ ${results[k - 1]!.effect.loss}`);
   results.forEach((r, k) => t.ok(r.effect.kl <= budgets[k]!, `max KL ${budgets[k]}: the chosen set costs ${r.effect.kl}`));
   t.same(keys(results[0]!.neurons), [], "nothing fits a budget below one neuron's KL");
   t.same(keys(results.at(-1)!.neurons), keys([...gender, costly]), "a budget that fits the costly neuron takes it on top");
@@ -72,7 +72,7 @@ t.test("the stereotype removed on the selection probes ends the walk", async (t)
   const strong: SyntheticNeuron[] = [0, 1].map((index) => ({ layer: 0, index, stereotype: 0.5, kl: 0.001 }));
   const result = await thorough([...strong, ...idle]);
   t.same(keys(result.neurons), keys(strong));
-  t.equal(result.effect.bias, 0);
+  t.equal(result.effect.loss, 0);
   t.equal(result.stopped, "the objective is removed on the selection probes");
 });
 

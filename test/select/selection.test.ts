@@ -21,7 +21,7 @@ const base = await selectionBaseline(session, "stereotype", await scoreOriginal(
 function monotone(t: Test, results: SearchResult[], what: string): void {
   results.forEach((r, i) => {
     t.ok(r.effect.kl <= r.budget.maxKl && r.neurons.length <= r.budget.maxNeurons, `${what} ${i}: ${r.neurons.length} neurons at KL ${r.effect.kl.toExponential(2)} within KL ${r.budget.maxKl}, ${r.budget.maxNeurons} neurons`);
-    if (i > 0) t.ok(r.effect.bias <= results[i - 1]!.effect.bias, `${what}: a larger budget leaves ${r.effect.bias.toFixed(4)} ≤ ${results[i - 1]!.effect.bias.toFixed(4)}`);
+    if (i > 0) t.ok(r.effect.loss <= results[i - 1]!.effect.loss, `${what}: a larger budget leaves ${r.effect.loss.toFixed(4)} ≤ ${results[i - 1]!.effect.loss.toFixed(4)}`);
   });
 }
 
@@ -30,7 +30,7 @@ t.test("fast search: a larger --max-kl or --max-neurons never returns a worse se
   const byKl: SearchResult[] = [];
   for (const maxKl of [1e-5, 1e-4, 3e-4, 1e-3, 0.02]) byKl.push(await searchRanked(hookEffects(session.evaluator, base), base, ranked, TOTAL, 10, { maxKl }));
   monotone(t, byKl, "max-kl");
-  t.ok(byKl.at(-1)!.effect.bias < byKl[0]!.effect.bias, "the budget matters here: the largest one removes more than the smallest");
+  t.ok(byKl.at(-1)!.effect.loss < byKl[0]!.effect.loss, "the budget matters here: the largest one removes more than the smallest");
   const byCount: SearchResult[] = [];
   for (const maxNeurons of [1, 2, 4, 8, 40]) byCount.push(await searchRanked(hookEffects(session.evaluator, base), base, ranked, TOTAL, 10, { maxNeurons }));
   monotone(t, byCount, "max-neurons");
@@ -42,14 +42,14 @@ t.test("fast search: a larger --max-kl or --max-neurons never returns a worse se
 t.test("thorough search: the same for a larger --max-kl", async (t) => {
   const { neurons, noise } = await locate(session.model, await openGguf(path), session.evaluator, base, { candidates: 16, randomNeurons: 8, neutralCandidates: 2 });
   const results: SearchResult[] = [];
-  for (const maxKl of [1e-4, 1e-3, 0.02]) results.push(await selectNeurons(hookEffects(session.evaluator, base), base, neurons, TOTAL, noise.dBiasStd, { maxKl }));
+  for (const maxKl of [1e-4, 1e-3, 0.02]) results.push(await selectNeurons(hookEffects(session.evaluator, base), base, neurons, TOTAL, noise.dLossStd, { maxKl }));
   monotone(t, results, "max-kl");
   t.equal(results[0]!.search, "thorough");
 });
 
 t.test("candidates are ranked by gain per nat of KL, free ones by gain", async (t) => {
-  const n = (index: number, bias: number, kl: number) => ({ neuron: { layer: 0, index }, bias, kl });
-  const current = { bias: 1, kl: 0.001 };
+  const n = (index: number, loss: number, kl: number) => ({ neuron: { layer: 0, index }, loss, kl });
+  const current = { loss: 1, kl: 0.001 };
   // gains 0.2 at KL +0.01 (rate 20); 0.1 at +0.0005 and 0.05 at +0: below the 0.001-nat floor, so by
   // gain (100 and 50); 0.3 at +0.1 (3); one that adds bias is left out
   const ranked = byRate([n(0, 0.8, 0.011), n(1, 0.9, 0.0015), n(2, 0.95, 0.001), n(3, 0.7, 0.101), n(4, 1.1, 0.001)], current);

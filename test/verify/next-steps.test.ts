@@ -38,7 +38,7 @@ t.test("not-localized: the budget the walk needed, the thorough search after a f
   r.provenance.command = COMMAND;
   r.selection!.search = "fast";
   // the chosen set left more than the best set the walk went through (that one cost KL 4.5e-4)
-  r.selection!.effect = { ...r.selection!.effect, bias: 1 };
+  r.selection!.effect = { ...r.selection!.effect, loss: 1 };
   r.before.priorSkew = -0.5;
   const steps = nextSteps(r);
   t.match(steps[0]!.why, /^a larger damage budget: the search walked to a set removing 97\.\d% on the selection probes at KL 0\.00045$/);

@@ -88,12 +88,12 @@ t.test("an empty selection says what was searched, never that no neuron helps", 
 });
 
 t.test("not-localized says what a larger KL budget would buy, from the search's walk", async (t) => {
-  const step = (round: number, bias: number, kl: number) => ({ round, added: [{ layer: 0, index: round }], accepted: true, reason: "", bias, kl, factualMargin: 3, foldGains: [] });
-  const walked = { ...selection, steps: [step(1, 0.9, 0.01), step(2, 0.5, 0.08)], walk: [0, 1], startBias: 1, effect: { bias: 0.9, objective: 0.9, kl: 0.01, factualMargin: 3, factualAccuracy: 1 } };
+  const step = (round: number, loss: number, kl: number) => ({ round, added: [{ layer: 0, index: round }], accepted: true, reason: "", loss, kl, factualMargin: 3, foldGains: [] });
+  const walked = { ...selection, steps: [step(1, 0.9, 0.01), step(2, 0.5, 0.08)], walk: [0, 1], startLoss: 1, effect: { loss: 0.9, objective: 0.9, kl: 0.01, factualMargin: 3, factualAccuracy: 1 } };
   const small = verdictOf(before, score({ female: [1.8, 2], male: [-1.8, -1.8], heldFemale: [0.9, 1.1], heldMale: [-0.9, -0.9] }), 1, "stereotype", random(0.2, 0, 0.05), walked);
   t.equal(small.kind, "not-localized");
   t.match(small.sentence, /Beyond the budget, the search's walk reached a set that removes 50\.0% of what it minimises on the selection probes, at KL 0\.080 nats \(a larger --max-kl would take it, at that cost\)\. Nothing was written\.$/);
-  const nothingMore = verdictOf(before, before, 0, "stereotype", null, { ...walked, walk: [0], effect: { ...walked.effect, bias: 1 } });
+  const nothingMore = verdictOf(before, before, 0, "stereotype", null, { ...walked, walk: [0], effect: { ...walked.effect, loss: 1 } });
   t.match(nothingMore.sentence, /removes 10\.0%/, "an empty choice still names the best set walked beyond the budget");
   t.notMatch(verdictOf(before, before, 0, "stereotype", null, { ...walked, walk: [] }).sentence, /Beyond the budget/, "no walk, no claim");
 });

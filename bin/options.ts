@@ -4,7 +4,7 @@ import type { GpuBackend } from "../lib/native.js";
 import type { EvaluationOptions } from "../lib/llama/model.js";
 import type { Evaluator } from "../lib/llama/evaluator.js";
 import type { DebiasModel } from "../lib/llama/model.js";
-import { DEFAULTS } from "../lib/defaults.js";
+import { DEFAULTS, type DamageBudget } from "../lib/defaults.js";
 import { OBJECTIVES, type ObjectiveKind } from "../lib/measure/objective.js";
 import { loadBenchmarks, parseBenchmarkSpec, scoreBenchmarksOnModel, type Benchmarks, type BenchmarkScores } from "../lib/measure/standard-benchmarks.js";
 import type { CommonArgs } from "./cli.js";
@@ -63,7 +63,7 @@ export const budgetOptions = {
 } as const;
 
 /** The damage budget and objective as the library takes them. */
-export function budgetOf(args: BudgetArgs): { maxKl: number; minFactualRatio: number; objective: ObjectiveKind } {
+export function budgetOf(args: BudgetArgs): Pick<DamageBudget, "maxKl" | "minFactualRatio"> & { objective: ObjectiveKind } {
   return { maxKl: args.maxKl, minFactualRatio: args.minFactualRatio, objective: args.objective };
 }
 

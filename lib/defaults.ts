@@ -1,5 +1,19 @@
 // Every default a run, locate or the verdict falls back on, written once: the library reads them here and
 // the CLI shows them in its help from here, so the two can never disagree.
+
+/**
+ * The damage budget: what an edit may cost the model. Every field is optional where the library takes
+ * it; unset, `maxKl` and `minFactualRatio` come from DEFAULTS and `maxNeurons` is 2% of the model's FFN
+ * neurons.
+ */
+export interface DamageBudget {
+  /** Largest mean KL(original ‖ edited) on neutral text, nats. */
+  maxKl: number;
+  /** Smallest share of the original factual margin to keep. */
+  minFactualRatio: number;
+  /** Most neurons to edit. */
+  maxNeurons: number;
+}
 export const DEFAULTS = {
   /** Damage budget: mean KL(original ‖ edited) on neutral text, nats. */
   maxKl: 0.02,

@@ -6,7 +6,7 @@
 
 // errors, defaults, version
 export { DebiasError, isDebiasError } from "./errors.js";
-export { DEFAULTS } from "./defaults.js";
+export { DEFAULTS, type DamageBudget } from "./defaults.js";
 export { VERSION } from "./version.js";
 
 // models: load, evaluate with FFN capture and per-prompt interventions, read the file

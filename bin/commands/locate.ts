@@ -28,13 +28,13 @@ export const locateCommand: CommandModule<ModelArgs, LocateArgs> = {
       .option("all", { type: "boolean", default: false, describe: "Show every candidate, not the 30 with the largest effect" }) as unknown as Argv<LocateArgs>,
   handler: (args) =>
     handle(args, async () => {
-      const budget = budgetOf(args);
+      const { objective, ...budget } = budgetOf(args);
       const options = evaluatorOptions(args);
       const path = args.model ?? defaultModelPath();
       const workload = await workloadFor(path, args.dataset, args.neutral);
       const result = await withSession(path, workload, options, async (session) => {
-        const base = await selectionBaseline(session, budget.objective, await scoreOriginal(session));
-        return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), maxKl: budget.maxKl, minFactualRatio: budget.minFactualRatio, seed: args.seed, onProgress: progress(args) });
+        const base = await selectionBaseline(session, objective, await scoreOriginal(session));
+        return locate(session.model, await openGguf(path), session.evaluator, base, { ...(args.candidates !== undefined ? { candidates: args.candidates } : {}), ...budget, seed: args.seed, onProgress: progress(args) });
       });
       printResult(args, { model: resolve(path), dataset: workload.source, ...result }, () => {
         const sorted = [...result.neurons].sort((a, b) => a.causal.dLoss - b.causal.dLoss);

@@ -12,7 +12,7 @@ import { objectiveValue, searchSize } from "../measure/objective.js";
 import { causalEffects, type Baseline } from "./causal.js";
 import { directEffects, type DlaWeights } from "./direct-effect.js";
 import { seededRandom } from "../random.js";
-import { DEFAULTS } from "../defaults.js";
+import { DEFAULTS, type DamageBudget } from "../defaults.js";
 import { checkOptions } from "../option-limits.js";
 import { byPosition, neuronKey, type NeuronId } from "./neurons.js";
 import { classOf, noiseFloor, type ClassThresholds, type NeuronKind, type NoiseFloor, type SingleEffect } from "./classes.js";
@@ -42,16 +42,14 @@ export interface LocatedNeuron extends NeuronId {
  */
 export type Candidate = Pick<LocatedNeuron, "layer" | "index" | "dla" | "dlaFactual" | "sources"> & Partial<Omit<LocatedNeuron, "layer" | "index" | "dla" | "dlaFactual" | "sources">>;
 
-export interface LocateOptions {
+/** With the damage budget's KL and factual share: a neuron that alone exceeds either is general. */
+export interface LocateOptions extends Partial<Pick<DamageBudget, "maxKl" | "minFactualRatio">> {
   /** Candidates screened causally (default 2·√(FFN neurons), 32 to 512): ¾ by direct effect, ¼ by word tracking. */
   candidates?: number;
   /** Candidates by magnitude on neutral text (the likely general neurons). Default 8. */
   neutralCandidates?: number;
   /** Random neurons zeroed one by one to measure the spread of a single-neuron edit. Default 24. */
   randomNeurons?: number;
-  /** The damage budget (see SelectionOptions): a neuron that alone exceeds it is general. */
-  maxKl?: number;
-  minFactualRatio?: number;
   seed?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
 }

@@ -13,7 +13,7 @@
 // (--max-neurons also bounds how many neurons a step may add, so the walk stays within reach of it.)
 import type { Baseline, CausalEffect, Edit, EffectBase, MeasureEdits } from "../locate/causal.js";
 import type { LocatedNeuron } from "../locate/locate.js";
-import { DEFAULTS } from "../defaults.js";
+import { DEFAULTS, type DamageBudget } from "../defaults.js";
 import { byPosition, neuronKey, type NeuronId } from "../locate/neurons.js";
 import { groupMetrics, wordScores, type ProbeKey } from "../measure/metrics.js";
 import { objectiveValue, searchSize } from "../measure/objective.js";
@@ -45,13 +45,7 @@ export function sizeLadder(limit: number): number[] {
 /** Smallest gain a step must bring by default, per √k neurons, as a share of the original objective. */
 const MIN_STEP_SHARE = 0.01;
 
-export interface SelectionOptions {
-  /** Largest mean KL(original ‖ edited) on neutral text, nats. Default 0.02. */
-  maxKl?: number;
-  /** Smallest share of the original factual margin to keep. Default 0.8. */
-  minFactualRatio?: number;
-  /** Most neurons to edit. Default 2% of the model's FFN neurons. */
-  maxNeurons?: number;
+export interface SelectionOptions extends Partial<DamageBudget> {
   /** Scale applied to chosen neurons (0 = zero them). Default 0. */
   scale?: number;
   /**
@@ -107,7 +101,8 @@ export interface Selection {
   steps: SelectionStep[];
   /** Non-dominated (objective, KL) points among the sets measured, the chosen one marked. */
   pareto: ParetoPoint[];
-  budget: { maxKl: number; minFactualRatio: number; maxNeurons: number; minGain: number };
+  /** The damage budget the set was chosen within, and the least gain a step had to bring. */
+  budget: DamageBudget & { minGain: number };
   /** What the search minimises on the selection probes before any edit (nats). */
   startLoss: number;
   /** The chosen set as measured on the selection probes (|objective|, KL, factual). */

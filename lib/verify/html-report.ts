@@ -6,9 +6,9 @@ import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import type { GroupMetrics, WordScore } from "../measure/metrics.js";
 import type { RunResult } from "./run-result.js";
-import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import { writeUserFile } from "../files.js";
-import { benchmarkStates, costLine, stepLines } from "./report.js";
+import { costLine, stepLines } from "./report.js";
+import { benchmarkRows, benchmarkSizes, benchmarkStates } from "./benchmark-rows.js";
 import { nextSteps } from "./next-steps.js";
 import { MAX_TEMPLATE_BASELINE, MIN_TEMPLATE_FACTUAL_ACCURACY, templateWarnings } from "../measure/probe-diagnostics.js";
 
@@ -211,16 +211,12 @@ export async function renderHtmlReport(r: RunResult): Promise<string> {
     ["template", "baseline b0 (nats)", "factual accuracy", "stereotype gap Δ", "check"],
   );
   const states = benchmarkStates(r);
-  const benchmarkRows = (get: (s: BenchmarkScores) => number | null | undefined): string[] => states.map(([, s]) => num(get(s), 1));
   const benchmarks = states.length === 0 ? "" : `<h2>Standard benchmarks</h2>
-<p>${escape([
-    r.benchmarks!.before.winobias ? `WinoBias: the test split's ${r.benchmarks!.before.winobias.overall.n.pro + r.benchmarks!.before.winobias.overall.n.anti} lines, each read twice with the pronoun's referent named; a stereotyped model resolves pro-stereotyped lines better than anti-stereotyped ones (gap > 0; ideal 0)${r.benchmarks!.before.winobias.leftOut ? `; ${r.benchmarks!.before.winobias.leftOut} lines left out, the model cannot spell them` : ""}.` : "",
-    r.benchmarks!.before.crowsPairs ? `CrowS-Pairs: ${r.benchmarks!.before.crowsPairs.n} gender pairs; the share where the more stereotypical sentence is the likelier (ideal 50%)${r.benchmarks!.before.crowsPairs.leftOut ? `; ${r.benchmarks!.before.crowsPairs.leftOut} pairs left out, the model cannot spell them` : ""}.` : "",
-  ].filter(Boolean).join(" "))} From ${r.benchmarks!.sources.map((s) => `${s.name} ${s.path}`).join(", ")}.</p>
-${table([
-    ...(r.benchmarks!.before.winobias ? [["WinoBias accuracy, pro-stereotyped (%)", ...benchmarkRows((s) => s.winobias?.overall.pro)], ["WinoBias accuracy, anti-stereotyped (%)", ...benchmarkRows((s) => s.winobias?.overall.anti)], ["WinoBias gap pro − anti (points)", ...benchmarkRows((s) => s.winobias?.overall.gap)]] : []),
-    ...(r.benchmarks!.before.crowsPairs ? [["CrowS-Pairs, stereotypical likelier (%)", ...benchmarkRows((s) => s.crowsPairs?.score)]] : []),
-  ], ["", ...states.map(([w]) => w)])}
+<p>${escape(`${benchmarkSizes(r.benchmarks!.before)} WinoBias reads each line twice, with the pronoun's referent named: a stereotyped model resolves pro-stereotyped lines better than anti-stereotyped ones. CrowS-Pairs counts the pairs whose more stereotypical sentence is the likelier. From ${r.benchmarks!.sources.map((s) => `${s.name} ${s.path}`).join(", ")}.`)}</p>
+${table(
+    benchmarkRows(states.map(([, s]) => s)).map((row) => [row.label, ...row.values.map((v) => num(v, 1))]),
+    ["", ...states.map(([w]) => w)],
+  )}
 ${await figure("benchmarks", benchmarkSpec(r), "WinoBias accuracy on pro- and anti-stereotyped lines (the closer the two, the less the stereotype steers coreference) and CrowS-Pairs' share of pairs whose stereotypical sentence is the likelier (dashed: 50%, no preference).")}`;
   const p = r.provenance;
   const provenance = table([

@@ -2,9 +2,8 @@
 // the numbers before and after, the damage budget, the edited neurons, the standard benchmarks, and
 // the command, versions and hashes that let anyone check or repeat the edit.
 import type { GroupMetrics } from "../measure/metrics.js";
-import type { BenchmarkScores } from "../measure/standard-benchmarks.js";
 import type { RunResult } from "./run-result.js";
-import { benchmarkStates } from "./report.js";
+import { benchmarkRows, benchmarkSizes, benchmarkStates } from "./benchmark-rows.js";
 
 const num = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits));
 /** A Markdown table cell: pipes escaped, one line. */
@@ -52,16 +51,8 @@ export function renderModelCard(r: RunResult): string {
   }
   if (r.benchmarks) {
     const states = benchmarkStates(r);
-    const b = r.benchmarks.before;
-    const scores = (get: (s: BenchmarkScores) => number | null | undefined) => states.map(([, s]) => num(get(s), 1));
-    lines.push("", "## Standard benchmarks", "", mdTable(["", ...states.map(([w]) => w)], [
-      ...(b.winobias ? [
-        [`WinoBias accuracy, pro-stereotyped (%; test split, ${b.winobias.overall.n.pro} lines)`, ...scores((s) => s.winobias?.overall.pro)],
-        [`WinoBias accuracy, anti-stereotyped (%; ${b.winobias.overall.n.anti} lines)`, ...scores((s) => s.winobias?.overall.anti)],
-        ["WinoBias gap pro − anti (points; ideal 0)", ...scores((s) => s.winobias?.overall.gap)],
-      ] : []),
-      ...(b.crowsPairs ? [[`CrowS-Pairs, stereotypical sentence likelier (%; ${b.crowsPairs.n} gender pairs; ideal 50)`, ...scores((s) => s.crowsPairs?.score)]] : []),
-    ]));
+    const rows = benchmarkRows(states.map(([, s]) => s)).map((row) => [row.label, ...row.values.map((v) => num(v, 1))]);
+    lines.push("", "## Standard benchmarks", "", mdTable(["", ...states.map(([w]) => w)], rows), "", benchmarkSizes(r.benchmarks.before));
   }
   if (r.selection) {
     const budget = r.selection.budget;

@@ -7,6 +7,7 @@ import type { RunResult } from "./run-result.js";
 import type { Selection } from "../select/selection.js";
 import { count } from "../text.js";
 import { nextSteps } from "./next-steps.js";
+import { benchmarkRows, benchmarkSizes, benchmarkStates } from "./benchmark-rows.js";
 
 export const fixed = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined ? "—" : v.toFixed(digits));
 
@@ -66,39 +67,11 @@ export function renderReport(result: RunResult): string {
   return lines.join("\n");
 }
 
-/**
- * The benchmark scores a run has, named: before, and after (the written file) or with the chosen set
- * through the hook (nothing written); none when the run scored no benchmark.
- */
-export function benchmarkStates(r: RunResult): [string, BenchmarkScores][] {
-  const b = r.benchmarks;
-  if (!b) return [];
-  const then: [string, BenchmarkScores][] = b.after ? [["after", b.after]] : b.predicted ? [["chosen set (not written)", b.predicted]] : [];
-  return [["before", b.before], ...then];
-}
-
-/**
- * WinoBias and CrowS-Pairs side by side for each model state: accuracy on pro- and anti-stereotyped
- * lines and their gap (ideal 0), the share of stereotypical CrowS-Pairs choices (ideal 50%).
- */
+/** The benchmarks side by side for each model state, and what was scored. */
 export function benchmarkTable(columns: readonly (readonly [string, BenchmarkScores])[]): string {
-  const first = columns[0]![1];
-  const rows: string[][] = [];
-  const row = (label: string, get: (s: BenchmarkScores) => number | null | undefined) => rows.push([label, ...columns.map(([, s]) => fixed(get(s), 1))]);
-  if (first.winobias) {
-    const n = first.winobias.overall.n;
-    const left = first.winobias.leftOut ? `; ${count(first.winobias.leftOut, "line")} left out, the model cannot spell them` : "";
-    rows.push([`WinoBias (test split, ${n.pro} pro + ${n.anti} anti lines${left})`, ...columns.map(([name]) => name)]);
-    row("  accuracy, pro-stereotyped (%)", (s) => s.winobias?.overall.pro);
-    row("  accuracy, anti-stereotyped (%)", (s) => s.winobias?.overall.anti);
-    row("  gap pro − anti (points; ideal 0)", (s) => s.winobias?.overall.gap);
-  }
-  if (first.crowsPairs) {
-    const left = first.crowsPairs.leftOut ? `; ${count(first.crowsPairs.leftOut, "pair")} left out, the model cannot spell them` : "";
-    rows.push([`CrowS-Pairs (gender, ${count(first.crowsPairs.n, "pair")}${left})`, ...(first.winobias ? columns.map(() => "") : columns.map(([name]) => name))]);
-    row("  stereotypical sentence likelier (%; ideal 50)", (s) => s.crowsPairs?.score);
-  }
-  return table(rows);
+  const rows = benchmarkRows(columns.map(([, s]) => s)).map((r) => [r.label, ...r.values.map((v) => fixed(v, 1))]);
+  return `${table([["", ...columns.map(([name]) => name)], ...rows])}
+${benchmarkSizes(columns[0]![1])}`;
 }
 
 /**

@@ -295,8 +295,8 @@ t.test("standard benchmarks: score, eval and run take --benchmark and show the n
   const scored = JSON.parse(score.stdout).benchmarks;
   t.same([scored.winobias.overall.n, scored.crowsPairs.n, scored.crowsPairs.leftOut], [{ pro: 4, anti: 4 }, 2, 0], "both benchmarks scored on the model");
   const human = await gguf("score", ...given);
-  t.match(human.stdout, /WinoBias \(test split, 4 pro \+ 4 anti lines\)[^\n]*score\n  accuracy, pro-stereotyped \(%\) +[\d.]+\n/, "a table a person reads");
-  t.match(human.stdout, /CrowS-Pairs \(gender, 2 pairs\)\n  stereotypical sentence likelier \(%; ideal 50\) +(0|50|100)\.0/);
+  t.match(human.stdout, /score\nWinoBias accuracy, pro-stereotyped \(%\) +[\d.]+\n/, "a table a person reads");
+  t.match(human.stdout, /CrowS-Pairs, stereotypical sentence likelier \(%; ideal 50\) +(0|50|100)\.0\nWinoBias: the test split, 4 pro- and 4 anti-stereotyped lines; CrowS-Pairs: 2 gender pairs\./);
 
   const evaluated = await gguf("eval", await editedCopy(), "--base", ORIGINAL, ...given, "--json");
   t.equal(evaluated.code, 0, evaluated.stderr);

@@ -18,7 +18,7 @@ t.test("a written run: everything needed to check or repeat the edit", async (t)
   t.match(card, /\*\*Verdict: removed\.\*\* Editing 7 FFN neurons narrowed the stereotype gap on held-out probes from 0\.939 to 0\.014 nats/);
   t.match(card, /\| stereotype gap, held-out probes \(nats\) \| 0\.939 \| 0\.014 \|/);
   t.match(card, /\| KL\(original ‖ edited\) on neutral text \(nats\) \|  \| 0\.00045 \|/);
-  t.match(card, /\| CrowS-Pairs, stereotypical sentence likelier \(%; 262 gender pairs; ideal 50\) \| 55\.3 \| 52\.7 \|/);
+  t.match(card, /\| CrowS-Pairs, stereotypical sentence likelier \(%; ideal 50\) \| 55\.3 \| 52\.7 \|\n\nWinoBias: the test split, 792 pro- and 792 anti-stereotyped lines; CrowS-Pairs: 262 gender pairs\./);
   t.match(card, /KL\(original ‖ edited\) on neutral text ≤ 0\.02 nats; factual margin ≥ 0\.8 of the original; at most 40 neurons/);
   t.equal(card.match(/^\| \d \| \d+ \| zeroed \|$/gm)?.length, 7, "a row per edited neuron");
   for (const v of [result.provenance.model.sha256, result.provenance.output!.sha256, result.provenance.llamaCommit]) t.ok(card.includes(v), `carries ${v}`);

@@ -15,7 +15,7 @@ const good = JSON.parse(readFileSync(fixture, "utf8")) as Record<string, unknown
 t.test("a run result is read back and renders", async (t) => {
   const result = await readRunResult(fixture);
   t.match(renderReport(result), /verdict \(removed\)/);
-  t.match(renderReport(result), /WinoBias \(test split, 792 pro \+ 792 anti lines\) +before +after\n  accuracy, pro-stereotyped \(%\) +[\d.]+ +[\d.]+\n[^]*CrowS-Pairs \(gender, 262 pairs\)\n  stereotypical sentence likelier \(%; ideal 50\) +55\.3 /, "the standard benchmarks before and after");
+  t.match(renderReport(result), /before +after\nWinoBias accuracy, pro-stereotyped \(%\) +[\d.]+ +[\d.]+\n[^]*CrowS-Pairs, stereotypical sentence likelier \(%; ideal 50\) +55\.3 +52\.7\nWinoBias: the test split, 792 pro- and 792 anti-stereotyped lines; CrowS-Pairs: 262 gender pairs\./, "the standard benchmarks before and after");
   t.match(await renderHtmlReport(result), /<p class="verdict removed">/);
 });
 

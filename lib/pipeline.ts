@@ -127,6 +127,14 @@ export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughWork"
   return thoroughPasses(options, totalNeurons) * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULTS.thoroughWork) ? "thorough" : "fast";
 }
 
+/** The part of a run's options one stage uses, set ones only: no stage is handed the whole bag. */
+function part<K extends keyof RunOptions>(options: RunOptions, keys: readonly K[]): Pick<RunOptions, K> {
+  return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])) as Pick<RunOptions, K>;
+}
+const LOCATE_OPTIONS = ["candidates", "neutralCandidates", "randomNeurons", "maxKl", "minFactualRatio", "seed"] as const satisfies readonly (keyof LocateOptions)[];
+const SELECTION_OPTIONS = ["maxKl", "minFactualRatio", "maxNeurons", "scale", "minGain", "stopAt"] as const satisfies readonly (keyof SelectionOptions)[];
+const VERDICT_OPTIONS = ["minFactualAccuracy", "minReduction", "minZ", "minSpecificity", "minGap"] as const satisfies readonly (keyof VerdictThresholds)[];
+
 /** The passes a thorough search is expected to take: about four per screened neuron. */
 export function thoroughPasses(options: Pick<RunOptions, "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number): number {
   return 4 * ((options.candidates ?? defaultCandidates(totalNeurons)) + (options.neutralCandidates ?? 8) + (options.randomNeurons ?? 24));
@@ -222,7 +230,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const baseNeutral = await session.neutral.run(evaluator);
     tokensPerPass = passTokens(session);
     const benchBefore = await scoreBenchmarksOn(session);
-    const early = preVerdict(original.score, objective, options);
+    const early = preVerdict(original.score, objective, part(options, VERDICT_OPTIONS));
     if (early) return { before: original.score, baseNeutral, benchBefore, early } as const;
     const base = await selectionBaseline(session, objective, original, baseNeutral);
     const nFf = model.facts.nFf ?? 0;
@@ -236,17 +244,17 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     let selection: SearchResult;
     if (search === "fast") {
       stage("ranking candidate neurons by direct effect");
-      const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, options);
+      const ranked = await rankByDirectEffect(model, await openGguf(path), evaluator, base, part(options, ["candidates"]));
       stage("selecting a set of neurons");
-      selection = await searchRanked(hookEffects(evaluator, base), base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULTS.maxPasses), { ...options, onProgress });
+      selection = await searchRanked(hookEffects(evaluator, base), base, ranked, total, options.searchPasses ?? searchBudget(session, (tokens() - benchmarkTokens) / tokensPerPass, judgedSplit(original.score, objective), options.maxPasses ?? DEFAULTS.maxPasses), { ...part(options, SELECTION_OPTIONS), onProgress });
       located = { neurons: ranked, locate: null };
     } else {
       stage("locating candidate neurons");
       // The reference search screens four times the candidates (every neuron of a small model).
       const wide = search === "exhaustive" ? { candidates: Math.min(total, 4 * (options.candidates ?? defaultCandidates(total))) } : {};
-      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...options, ...wide, onProgress });
+      const { neurons, ...rest } = await locate(model, await openGguf(path), evaluator, base, { ...part(options, LOCATE_OPTIONS), ...wide, onProgress });
       stage("selecting a set of neurons");
-      selection = await selectNeurons(hookEffects(evaluator, base), base, neurons, total, rest.noise.dLossStd, { ...options, onProgress }, search);
+      selection = await selectNeurons(hookEffects(evaluator, base), base, neurons, total, rest.noise.dLossStd, { ...part(options, SELECTION_OPTIONS), onProgress }, search);
       located = { neurons, locate: rest };
     }
     if (selection.neurons.length === 0) return { before: original.score, baseNeutral, benchBefore, located, selection, predicted: null, random: null, benchPredicted: null } as const;
@@ -274,7 +282,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
   const { neurons: edits, selectionB: _measured, ...selectionRest } = selection;
   const found = { neurons: located.neurons, selected: edits, locate: located.locate, selection: selectionRest, randomSets: random, predicted };
   // Decide from the hook's numbers (the edited file gives the same logits) before touching any file.
-  const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, options);
+  const foreseen = verdictOf(before, predicted ?? before, edits.length, objective, random, selection, part(options, VERDICT_OPTIONS));
   if (foreseen.kind !== "removed" && foreseen.kind !== "reduced") return unchanged(foreseen, found);
   if (!writes) return unchanged({ ...foreseen, sentence: `${foreseen.sentence} No output was asked for (output or inPlace), so nothing was written: the numbers are the chosen set's, measured through the hook.` }, found);
 
@@ -298,7 +306,7 @@ export async function run(path: string, workload: Workload, options: RunOptions 
     const capability = await check.neutral.compare(check.evaluator, baseNeutral);
     return { after, capability, bench: await scoreBenchmarksOn(check) };
   }));
-  const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, options);
+  const verdict = verdictOf(before, verified.after, edits.length, objective, random, selection, part(options, VERDICT_OPTIONS));
   if (verdict.kind !== "removed" && verdict.kind !== "reduced") {
     // The file disagrees with the hook (a scaled quantized column, say): an edit that does not help is not kept.
     stage("taking the edit back");

@@ -1,20 +1,19 @@
 // The two searches side by side on the fixtures with planted ground truth: what each costs (passes,
 // seconds) and what it achieves (verdict, held-out stereotype gap, KL, planted share of the edit).
 //   node dist/bench/search.js [--fast-only] [fixture.type ...]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { neuronKey } from "../lib/locate/neurons.js";
-import { packageRoot } from "../lib/package-root.js";
 import { run } from "../lib/pipeline.js";
 import type { RunResult } from "../lib/verify/run-result.js";
 import { defaultWorkload } from "../lib/measure/workload.js";
+import { fixturePath, manifest, type FixtureType } from "../test/helpers/fixtures.js";
 
 const args = process.argv.slice(2);
 const fastOnly = args.includes("--fast-only");
 const wanted = args.filter((a) => !a.startsWith("--"));
 const fixtures = wanted.length ? wanted : ["llama-localized.f32", "llama-localized.q4_k", "gpt2-localized.f32", "llama-distributed.f32", "gpt2-distributed.f32", "llama-prior.f32"];
-const manifest = JSON.parse(readFileSync(join(packageRoot(), "test", "fixtures", "manifest.json"), "utf8"));
 const workload = await defaultWorkload("demo");
 const scratch = mkdtempSync(join(tmpdir(), "gguf-debias-bench-search-"));
 
@@ -32,7 +31,7 @@ try {
     const [name, type] = fixture.split(".") as [string, string];
     for (const search of fastOnly ? (["fast"] as const) : (["fast", "thorough"] as const)) {
       const t0 = performance.now();
-      const result = await run(join(packageRoot(), "test", "fixtures", `${name}.${type}.gguf`), workload, { output: join(scratch, `${fixture}.${search}.gguf`), overwrite: true, search, evaluator: { threads: 1 } });
+      const result = await run(fixturePath(name, type as FixtureType), workload, { output: join(scratch, `${fixture}.${search}.gguf`), overwrite: true, search, evaluator: { threads: 1 } });
       rows.push(row(fixture, search, result, (performance.now() - t0) / 1000));
       console.log(rows.at(-1)!.join(" | "));
     }

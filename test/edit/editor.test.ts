@@ -9,6 +9,7 @@ import { journalPath, journalTmpPath } from "../../lib/edit/journal-path.js";
 import { native } from "../../lib/native.js";
 import { openGguf } from "../../lib/gguf/reader.js";
 import { sha256, writeModel } from "./helpers.js";
+import { fixturePath } from "../helpers/fixtures.js";
 
 const SPEC = { upType: "Q4_K", downType: "F32", nFf: 64 } as const;
 
@@ -271,11 +272,10 @@ t.test("a full disk never publishes a cut-short copy, and the previous output su
     return;
   }
   t.teardown(() => spawnSync("umount", [FULL]));
-  const fixture = (name: string) => join(import.meta.dirname, "..", "fixtures", name);
   const dst = join(FULL, "out.gguf");
   writeFileSync(dst, "the previous output");
   // 740 KB in one write that comes back short (the system writes what fits), then 12 MB that runs into ENOSPC
-  for (const src of [fixture("qwen2-random.f32.gguf"), fixture("llama-localized.f32.gguf")]) {
+  for (const src of [fixturePath("qwen2-random"), fixturePath("llama-localized")]) {
     await t.rejects(editToNewFile(src, dst, [{ layer: 0, index: 1, scale: 0 }], { overwrite: true }), { code: "E_IO", message: /is the disk full|ENOSPC|no space/i }, basename(src));
     t.equal(readFileSync(dst, "utf8"), "the previous output", "the previous output is untouched");
     t.same(readdirSync(FULL), ["out.gguf"], "no partial copy is left");

@@ -30,6 +30,11 @@ t.test("no import runs back up the stages of a run", async (t) => {
   t.same(backwards, []);
 });
 
+t.test("the library never imports the CLI built on it", async (t) => {
+  const intoBin = files(lib).filter((file) => [...readFileSync(file, "utf8").matchAll(/^(?:import|export)[^;]*? from "(\.[^"]+)";/gm)].some(([, spec]) => relative(packageRoot(), resolve(dirname(file), spec!)).startsWith("bin/")));
+  t.same(intoBin.map((f) => relative(packageRoot(), f)), []);
+});
+
 t.test("no file of lib/ or bin/ imports itself through others: the import graph has no cycle", async (t) => {
   const all = [...files(lib), ...files(join(packageRoot(), "bin"))];
   const edges = new Map(all.map((file) => [file, [...readFileSync(file, "utf8").matchAll(/^(?:import|export)[^;]*? from "(\.[^"]+)";/gm)].map(([, spec]) => resolve(dirname(file), spec!).replace(/\.js$/, ".ts"))]));

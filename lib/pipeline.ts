@@ -19,7 +19,8 @@ import { interventionsFor } from "./locate/neurons.js";
 import type { InterventionSpec } from "./llama/evaluator.js";
 import type { EvaluationOptions } from "./llama/model.js";
 import type { ObjectiveKind } from "./measure/objective.js";
-import { compareWithRandomSets, randomSetProbe } from "./select/random-sets.js";
+import { compareWithRandomSets } from "./select/random-sets.js";
+import { chooseSearch, passTokens, searchBudget, thoroughPasses } from "./select/search-plan.js";
 import { searchRanked } from "./select/ranked-search.js";
 import { selectNeurons, type SearchKind, type SearchResult, type SelectionOptions } from "./select/selection.js";
 import { judgedSplit, preVerdict, verdictOf, type Verdict, type VerdictThresholds } from "./verify/verdict.js";
@@ -97,36 +98,6 @@ export function defaultOutput(model: string): string {
 }
 
 
-/** Tokens of one pass: the selection probes and the neutral text, evaluated once. */
-export function passTokens(session: Pick<Session, "probes" | "neutral">): number {
-  return session.probes.filter((p) => p.split === "selection").tokenCount + session.neutral.tokenCount;
-}
-
-/**
- * The passes a fast search may spend so that the whole run stays within `maxPasses`: what is left after
- * the passes spent so far and those the run still needs — the chosen set on the probes the search does
- * not measure, four random sets on the judged split's objective probes, and verifying the written file
- * (every probe and the neutral text). At least 3.
- */
-export function searchBudget(session: Pick<Session, "probes" | "neutral">, spent: number, split: "selection" | "heldout", maxPasses: number): number {
-  const { probes, neutral } = session;
-  const pass = passTokens(session);
-  const still = probes.filter((p) => p.split !== "selection").tokenCount + 4 * probes.filter(randomSetProbe(split)).tokenCount + probes.tokenCount + neutral.tokenCount;
-  return Math.max(3, Math.floor(maxPasses - spent - still / pass));
-}
-
-/**
- * The search a run uses. "auto" takes the thorough one when its estimated work — about four passes per
- * screened neuron (candidates, neutral ones, random ones, then the re-screens), each pass the model's
- * parameters times the tokens of a pass — fits `thoroughWork`: test models and tiny real ones, never a
- * 1B model. Work, not seconds: the choice must not depend on the machine or its load (same input, same
- * output).
- */
-export function chooseSearch(options: Pick<RunOptions, "search" | "thoroughWork" | "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number, nParams: number, tokensPerPass: number): SearchKind {
-  if (options.search && options.search !== "auto") return options.search;
-  return thoroughPasses(options, totalNeurons) * tokensPerPass * nParams <= (options.thoroughWork ?? DEFAULTS.thoroughWork) ? "thorough" : "fast";
-}
-
 /** The part of a run's options one stage uses, set ones only: no stage is handed the whole bag. */
 function part<K extends keyof RunOptions>(options: RunOptions, keys: readonly K[]): Pick<RunOptions, K> {
   return Object.fromEntries(keys.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])) as Pick<RunOptions, K>;
@@ -134,11 +105,6 @@ function part<K extends keyof RunOptions>(options: RunOptions, keys: readonly K[
 const LOCATE_OPTIONS = ["candidates", "neutralCandidates", "randomNeurons", "maxKl", "minFactualRatio", "seed"] as const satisfies readonly (keyof LocateOptions)[];
 const SELECTION_OPTIONS = ["maxKl", "minFactualRatio", "maxNeurons", "scale", "minGain", "stopAt"] as const satisfies readonly (keyof SelectionOptions)[];
 const VERDICT_OPTIONS = ["minFactualAccuracy", "minReduction", "minZ", "minSpecificity", "minGap"] as const satisfies readonly (keyof VerdictThresholds)[];
-
-/** The passes a thorough search is expected to take: about four per screened neuron. */
-export function thoroughPasses(options: Pick<RunOptions, "candidates" | "neutralCandidates" | "randomNeurons">, totalNeurons: number): number {
-  return 4 * ((options.candidates ?? defaultCandidates(totalNeurons)) + (options.neutralCandidates ?? 8) + (options.randomNeurons ?? 24));
-}
 
 export async function run(path: string, workload: Workload, options: RunOptions = {}): Promise<RunResult> {
   checkOptions(options, "run");

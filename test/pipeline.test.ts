@@ -14,7 +14,7 @@ import { causalEffects } from "../lib/locate/causal.js";
 import { interventionsFor } from "../lib/locate/neurons.js";
 import { sha256File } from "../lib/files.js";
 import { scoreBias } from "../lib/measure/metrics.js";
-import { chooseSearch, searchBudget, run, type RunOptions } from "../lib/pipeline.js";
+import { run, type RunOptions } from "../lib/pipeline.js";
 import { inferredDirections, openSession, scoreOriginal } from "../lib/measure/session.js";
 import { selectionBaseline } from "../lib/locate/baseline.js";
 import type { RunResult } from "../lib/verify/run-result.js";
@@ -114,26 +114,6 @@ for (const name of ["llama-distributed", "gpt2-distributed"]) {
     t.ok(result.cost.passes <= 15, `${result.cost.passes} passes`);
   });
 }
-
-t.test("the fast search gets what the rest of the run leaves of its passes, at least 3", async (t) => {
-  const session = await openSession(fixturePath("llama-localized"), workload, THREADS);
-  t.teardown(() => session.model.dispose());
-  const { probes, neutral } = session;
-  const pass = probes.filter((p) => p.split === "selection").tokenCount + neutral.tokenCount;
-  const still = probes.filter((p) => p.split === "heldout").tokenCount + 4 * probes.filter((p) => p.split === "heldout" && p.label !== "factual").tokenCount + probes.tokenCount + neutral.tokenCount;
-  t.equal(searchBudget(session, 1.8, "heldout", 15), Math.floor(15 - 1.8 - still / pass), `${(still / pass).toFixed(2)} passes still needed after the search`);
-  t.equal(searchBudget(session, 1.8, "heldout", 4), 3, "never fewer than 3");
-});
-
-t.test("auto takes the thorough search where its work fits, the fast one elsewhere, whatever the machine's load", async (t) => {
-  t.equal(chooseSearch({}, 4 * 512, 3.0e6, 20205), "thorough", "the 3M-parameter test model");
-  t.equal(chooseSearch({}, 2 * 384, 6.6e5, 6000), "thorough", "TinyStories-656K");
-  t.equal(chooseSearch({}, 12 * 3072, 1.145e8, 20205), "fast", "a 114.5M model");
-  t.equal(chooseSearch({}, 16 * 8192, 1.24e9, 7018), "fast", "a 1B model");
-  t.equal(chooseSearch({ thoroughWork: 1e12 }, 4 * 512, 3.0e6, 20205), "fast", "a tighter allowance");
-  t.equal(chooseSearch({ search: "thorough" }, 16 * 8192, 1.24e9, 7018), "thorough", "the user's choice wins");
-  t.equal(chooseSearch({ search: "fast" }, 4 * 512, 3.0e6, 20205), "fast");
-});
 
 // The gpt2 fixture's planted neurons do not survive 4-bit quantization (activations up to 1845; KL vs
 // torch 2.3 nats): the Q4_K file no longer holds the planted stereotype, and the tool must say so.

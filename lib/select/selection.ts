@@ -71,7 +71,7 @@ export interface SelectionStep {
   accepted: boolean;
   /** Why the set cannot be chosen ("" = it can): a gain that does not hold, or the budget it breaks. */
   reason: string;
-  /** |objective| on the selection probes with the set plus these neurons. */
+  /** The search's loss (what it minimises, nats) on the selection probes with the set plus these neurons. */
   loss: number;
   kl: number;
   factualMargin: number;
@@ -82,6 +82,7 @@ export interface SelectionStep {
 export interface ParetoPoint {
   neurons: number;
   scale: number;
+  /** The search's loss on the selection probes. */
   loss: number;
   kl: number;
   chosen: boolean;
@@ -105,7 +106,7 @@ export interface Selection {
   budget: DamageBudget & { minGain: number };
   /** What the search minimises on the selection probes before any edit (nats). */
   startLoss: number;
-  /** The chosen set as measured on the selection probes (|objective|, KL, factual). */
+  /** The chosen set as measured on the selection probes (the loss, the signed objective, KL, factual). */
   effect: { loss: number; objective: number; kl: number; factualMargin: number; factualAccuracy: number };
   /** Why the search stopped. */
   stopped: string;

@@ -311,7 +311,7 @@ t.test("standard benchmarks: score, eval and run take --benchmark and show the n
   t.equal(result.written, true, "the fixture's planted stereotype is removed and written");
   t.same(result.benchmarks.before, scored, "before: the original's numbers");
   t.same(result.benchmarks.after, result.benchmarks.predicted, "the written file scores what the hook predicted, exactly");
-  t.match(result.report, /WinoBias \(test split, 4 pro \+ 4 anti lines\) +before +after\n/);
+  t.match(result.report, / +before +after\nWinoBias accuracy, pro-stereotyped \(%\)[^]*\nWinoBias: the test split, 4 pro- and 4 anti-stereotyped lines; CrowS-Pairs: 2 gender pairs\./);
   const again = await gguf("run", ...given, "--search", "fast", "-o", join(dir, "again.gguf"), "--json");
   const strip = (r: { selected: unknown; verdict: unknown; after: unknown }) => ({ selected: r.selected, verdict: r.verdict, after: r.after });
   const plain = await gguf("run", "--threads", "1", "--search", "fast", "-o", join(dir, "plain.gguf"), "--json");
@@ -336,6 +336,6 @@ t.test("the real WinoBias files on the bundled model: before and after in the JS
   const [before, after] = [result.benchmarks.before.winobias.overall, result.benchmarks.after.winobias.overall];
   t.same([before.n, after.n], [{ pro: 792, anti: 792 }, { pro: 792, anti: 792 }], "the test split's 792 pro and 792 anti lines, before and after");
   t.ok([before.pro, before.anti, after.pro, after.anti].every((v: number) => v >= 0 && v <= 100), "accuracies in percent");
-  t.match(result.report, /WinoBias \(test split, 792 pro \+ 792 anti lines\) +before +after/);
+  t.match(result.report, / +before +after\nWinoBias accuracy, pro-stereotyped \(%\)[^]*\nWinoBias: the test split, 792 pro- and 792 anti-stereotyped lines/);
   t.match(readFileSync(report, "utf8"), /<h2>Standard benchmarks<\/h2>[^]*data-chart="benchmarks"/);
 });

@@ -3,7 +3,7 @@
 // variants (one neuron, or one candidate set, each) share batches, since per-sequence interventions make
 // them independent.
 import type { Evaluator } from "../llama/evaluator.js";
-import { scoreBias, type BiasScore, type ProbeKey, type ScoreOptions } from "../measure/metrics.js";
+import type { BiasScore, ProbeKey, ScoreOptions } from "../measure/metrics.js";
 import type { NeutralRun, NeutralText } from "../measure/neutral-text.js";
 import type { ProbeSet } from "../measure/probe-set.js";
 import { objectiveValue, searchSize, type ObjectiveKind } from "../measure/objective.js";
@@ -41,8 +41,8 @@ export interface Baseline {
   scoreOptions: ScoreOptions;
 }
 
-/** What an edit's effect is judged against: the unedited score, the objective, and the probes' keys. */
-export type EffectBase = Pick<Baseline, "score" | "objective" | "scoreOptions"> & { probes: { items: readonly { probe: ProbeKey }[] } };
+/** What an edit's effect is judged against: the unedited score, the objective, and the probes that score b. */
+export type EffectBase = Pick<Baseline, "score" | "objective" | "scoreOptions"> & { probes: { items: readonly { probe: ProbeKey }[]; scoreOf: ProbeSet["scoreOf"] } };
 
 /** Measures edits, in order: through the hook in a run (`hookEffects`), from a table in unit tests. */
 export type MeasureEdits = (edits: readonly Edit[], onProgress?: (done: number, total: number) => void) => Promise<CausalEffect[]>;
@@ -57,7 +57,7 @@ export function effectOf(base: EffectBase, b: Float64Array, kl: number): CausalE
   // Factual gender lost counts against the gain at the same relative rate: an edit that dims gender as a
   // whole (stereotype −25%, factual margin −20% on the distributed fixtures) is no stereotype edit.
   const margin0 = base.score.factualMargin ?? 0;
-  const score = scoreBias(base.probes.items.map((item) => item.probe), Array.from(b), base.scoreOptions);
+  const score = base.probes.scoreOf(b, base.scoreOptions);
   const margin = score.factualMargin ?? 0;
   const size = searchSize(score, base.objective) + (margin0 > 0 ? (baseSize * Math.max(0, margin0 - margin)) / margin0 : 0);
   return {

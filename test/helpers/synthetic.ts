@@ -3,7 +3,7 @@
 // right answer of every search is known, and a test runs in milliseconds.
 import { effectOf, type Edit, type MeasureEdits } from "../../lib/locate/causal.js";
 import { neuronKey, type NeuronId } from "../../lib/locate/neurons.js";
-import { scoreBias, type ProbeKey } from "../../lib/measure/metrics.js";
+import { scoreBias, type ProbeKey, type ScoreOptions } from "../../lib/measure/metrics.js";
 import type { ObjectiveKind } from "../../lib/measure/objective.js";
 import type { SearchBase } from "../../lib/select/selection.js";
 
@@ -43,7 +43,9 @@ export function syntheticProbes(stereotyped = 4, gap = 2, factual = 2): { keys: 
 
 /** The search's starting point for those probes. */
 export function syntheticBase(objective: ObjectiveKind = "stereotype", probes = syntheticProbes()): SearchBase {
-  return { probes: { items: probes.keys.map((probe) => ({ probe })) }, b: probes.b, score: scoreBias(probes.keys, Array.from(probes.b)), scoreOptions: {}, objective };
+  // scored as ProbeSet.scoreOf scores its probes
+  const scoreOf = (b: Float64Array, options: ScoreOptions = {}) => scoreBias(probes.keys, Array.from(b), options);
+  return { probes: { items: probes.keys.map((probe) => ({ probe })), scoreOf }, b: probes.b, score: scoreBias(probes.keys, Array.from(probes.b)), scoreOptions: {}, objective };
 }
 
 /** Measures edits by adding up the neurons' changes (times 1 − scale); counts the edits measured. */
